@@ -1,0 +1,134 @@
+"""Start, stop and adopt one network with the three backends, all-or-nothing.
+
+A start that fails at any step undoes what it built, in reverse order, and reports
+which step failed and why. A stop keeps going past a failing step and reports every
+failure at the end (a half-removed network is worse than a slow error). Adoption after
+a daemon restart checks each part and repairs only what is missing, so a guest on a
+healthy network sees nothing at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from .backends import BridgeBackend, DhcpDnsBackend, FirewallBackend
+from .errors import Failed, VnetdError
+from .model import NetworkDefinition
+from .testhooks import checkpoint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RuntimeFacts:
+    bridge_ifindex: int | None
+    dnsmasq_pid: int | None
+    started_at: float = field(default_factory=time.time)
+    repaired: tuple[str, ...] = ()  # what adoption had to put right
+
+
+class NetworkRunner:
+    def __init__(self, bridge: BridgeBackend, firewall: FirewallBackend,
+                 dnsmasq: DhcpDnsBackend) -> None:
+        self.bridge = bridge
+        self.firewall = firewall
+        self.dnsmasq = dnsmasq
+
+    async def start(self, definition: NetworkDefinition) -> RuntimeFacts:
+        name = definition.name
+        bridge_name = definition.bridge_name
+        if bridge_name is None:
+            raise Failed(f"network {name!r} has no bridge name")
+        await self.bridge.check_conflicts(definition)
+        built: list[str] = []
+        step = "bridge"
+        try:
+            checkpoint("start-bridge")
+            ifindex = await self.bridge.ensure(definition)
+            built.append("bridge")
+            step = "firewall"
+            checkpoint("start-firewall")
+            self.firewall.apply(definition)
+            built.append("firewall")
+            step = "dnsmasq"
+            checkpoint("start-dnsmasq")
+            pid = None
+            if self.dnsmasq.needed(definition):
+                built.append("dnsmasq")
+                pid = await self.dnsmasq.start(definition)
+            checkpoint("start-done")
+        except BaseException as exc:
+            await self._undo(definition, built)
+            if isinstance(exc, VnetdError):
+                error_class = type(exc)
+                raise error_class(
+                    f"starting network {name!r} failed at step {step}: {exc.message}") from exc
+            if isinstance(exc, Exception):
+                log.exception("unexpected error starting network %s at step %s", name, step)
+                raise Failed(f"starting network {name!r} failed at step {step}: {exc}") from exc
+            raise
+        return RuntimeFacts(bridge_ifindex=ifindex, dnsmasq_pid=pid)
+
+    async def _undo(self, definition: NetworkDefinition, built: list[str]) -> None:
+        for part in reversed(built):
+            try:
+                await self._remove_part(definition, part)
+            except Exception:
+                log.exception("rollback of %s for network %s failed", part, definition.name)
+
+    async def _remove_part(self, definition: NetworkDefinition, part: str) -> None:
+        if part == "dnsmasq":
+            await self.dnsmasq.stop(definition.name)
+        elif part == "firewall":
+            self.firewall.remove(definition.name)
+        elif part == "bridge" and definition.bridge_name:
+            await self.bridge.remove(definition.bridge_name)
+
+    async def stop(self, definition: NetworkDefinition) -> None:
+        """Remove every part; keep going past failures and report them all."""
+        errors: list[str] = []
+        for part in ("dnsmasq", "firewall", "bridge"):
+            checkpoint(f"stop-{part}")
+            try:
+                await self._remove_part(definition, part)
+            except VnetdError as exc:
+                errors.append(f"{part}: {exc.message}")
+            except Exception as exc:
+                log.exception("removing %s of network %s failed", part, definition.name)
+                errors.append(f"{part}: {exc}")
+        if errors:
+            raise Failed(f"stopping network {definition.name!r}: " + "; ".join(errors))
+
+    async def adopt(self, definition: NetworkDefinition, facts: RuntimeFacts) -> RuntimeFacts:
+        """Take over a network that kept running while the daemon was away."""
+        repaired: list[str] = []
+        bridge_name = definition.bridge_name or ""
+        state = await self.bridge.inspect(bridge_name)
+        expected = {str(ip.interface) for ip in definition.ips}
+        if state is None or not state.up or not expected <= set(state.addresses):
+            ifindex = await self.bridge.ensure(definition)
+            repaired.append("bridge")
+        else:
+            ifindex = state.ifindex
+        if not self.firewall.verify(definition):
+            self.firewall.apply(definition)
+            repaired.append("firewall")
+        pid = None
+        if self.dnsmasq.needed(definition):
+            if facts.dnsmasq_pid is not None and await self.dnsmasq.adopt(definition,
+                                                                          facts.dnsmasq_pid):
+                pid = facts.dnsmasq_pid
+            else:
+                pid = await self.dnsmasq.start(definition)
+                repaired.append("dnsmasq")
+        if repaired:
+            log.warning("network %s: repaired %s after restart", definition.name,
+                        ", ".join(repaired))
+        return RuntimeFacts(bridge_ifindex=ifindex, dnsmasq_pid=pid,
+                            started_at=facts.started_at, repaired=tuple(repaired))
+
+    async def repair(self, definition: NetworkDefinition, facts: RuntimeFacts) -> RuntimeFacts:
+        """Drift repair: the same checks as adoption, on a network we run."""
+        return await self.adopt(definition, facts)

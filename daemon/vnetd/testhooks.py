@@ -1,0 +1,41 @@
+"""Fault injection for the crash-safety and rollback tests; inert unless a test enables it.
+
+Nothing here acts unless ``VNETD_TEST_HOOKS=1`` is set in the daemon's environment, so
+production runs pay one dictionary lookup per named step.
+
+- ``VNETD_TEST_CRASH_AT=step[,step…]``: the process kills itself with SIGKILL when it
+  reaches a named step (simulates a crash at that exact point).
+- ``VNETD_TEST_FAIL_AT=step[,step…]``: raise ``Failed`` at that step (simulates a
+  refusal by the kernel, nftables or dnsmasq, to test rollback).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from .errors import Failed
+
+_ENABLED = os.environ.get("VNETD_TEST_HOOKS") == "1"
+
+
+def _steps(variable: str) -> frozenset[str]:
+    if not _ENABLED:
+        return frozenset()
+    return frozenset(s for s in os.environ.get(variable, "").split(",") if s)
+
+
+def maybe_crash(step: str) -> None:
+    if _ENABLED and step in _steps("VNETD_TEST_CRASH_AT"):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def maybe_fail(step: str) -> None:
+    if _ENABLED and step in _steps("VNETD_TEST_FAIL_AT"):
+        raise Failed(f"injected failure at step {step!r}")
+
+
+def checkpoint(step: str) -> None:
+    """A named step of an operation: crash or fail here when a test asks for it."""
+    maybe_crash(step)
+    maybe_fail(step)
