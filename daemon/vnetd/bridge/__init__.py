@@ -1,0 +1,12 @@
+"""The bridge backend: one Linux bridge per network, over rtnetlink.
+
+``conflicts`` holds the pure rules (name validity, adoption, subnet overlap);
+``netlink`` the applier, ``NetlinkBridge``, which implements
+``vnetd.backends.BridgeBackend``.
+"""
+
+from __future__ import annotations
+
+from .netlink import BridgeEvent, NetlinkBridge, WatchCallback
+
+__all__ = ["BridgeEvent", "NetlinkBridge", "WatchCallback"]

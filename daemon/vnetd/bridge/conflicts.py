@@ -1,0 +1,164 @@
+"""Pure checks run before a bridge is touched: name validity, adoption, subnet overlap.
+
+The applier (``vnetd.bridge.netlink``) reads links, addresses and routes from the kernel
+and hands them here as plain values, so every rule below is testable without root.
+
+Rules (libvirt's ``networkCheckRouteCollision`` and ``networkBridgeNameValidate``, made a
+little stricter):
+
+* An existing interface with the bridge's name is *ours* (adopted, then completed by
+  ``ensure``) when it is a bridge, its MAC is the definition's MAC (when the definition
+  has one), and every address on it (IPv6 link-local aside) is one of the definition's.
+  A subset is accepted on purpose: a start that crashed half way leaves a bridge with
+  some addresses missing, and the next start must be able to finish it. Anything else
+  with that name is a conflict naming the interface.
+* A subnet of the definition conflicts with a unicast route of the main table on any
+  other interface when the two prefixes overlap (one contains the other). libvirt only
+  refuses an identical prefix; an overlapping one gives the same broken routing, so
+  vnetd refuses it too. Default routes (prefix length 0) are ignored, as everything
+  overlaps them. Other vnetd networks show up as routes on their bridges.
+* A static ``<route>`` conflicts with a main-table route of the same destination and
+  metric on another interface: the kernel would refuse to add it (EEXIST).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from ..errors import Conflict, InvalidArgument
+from ..model import IPInterface, IPNetwork, NetworkDefinition, Route
+
+IFNAMSIZ = 16
+MAIN_TABLE = 254
+RTN_UNICAST = 1
+DEFAULT_ROUTE_METRIC = 1
+"""libvirt's ``virNetDevIPRouteGetMetric``: a ``<route>`` without a metric gets 1."""
+
+
+@dataclass(frozen=True)
+class LinkFact:
+    index: int
+    name: str
+    kind: str | None  # IFLA_INFO_KIND; None for devices without one (lo, physical NICs)
+    mac: str | None
+
+
+@dataclass(frozen=True)
+class AddressFact:
+    index: int
+    interface: IPInterface
+
+
+@dataclass(frozen=True)
+class RouteFact:
+    network: IPNetwork
+    oifs: tuple[int, ...]  # several for a multipath route, none for blackhole and the like
+    gateway: str | None = None
+    metric: int = 0
+    table: int = MAIN_TABLE
+    type: int = RTN_UNICAST
+
+
+def validate_bridge_name(name: str | None) -> str:
+    """The kernel's ``dev_valid_name`` rules, with the element named in the error."""
+    if not name:
+        raise InvalidArgument("<bridge name>: the network has no bridge name")
+    if len(name.encode()) >= IFNAMSIZ:
+        raise InvalidArgument(
+            f"<bridge name='{name}'>: interface names are at most {IFNAMSIZ - 1} bytes")
+    if name in {".", ".."}:
+        raise InvalidArgument(f"<bridge name='{name}'>: not a valid interface name")
+    bad = [c for c in name if c in "/:" or c.isspace()]
+    if bad:
+        raise InvalidArgument(
+            f"<bridge name='{name}'>: interface names may not contain {bad[0]!r}")
+    return name
+
+
+def wanted_addresses(definition: NetworkDefinition) -> tuple[IPInterface, ...]:
+    """The bridge addresses of the definition, in order, without duplicates."""
+    out: list[IPInterface] = []
+    for ip in definition.ips:
+        if ip.address is None:
+            continue
+        try:
+            iface = ip.interface
+        except ValueError as exc:
+            raise InvalidArgument(f"<ip address='{ip.address}'>: {exc}") from exc
+        if iface not in out:
+            out.append(iface)
+    return tuple(out)
+
+
+def route_metric(route: Route) -> int:
+    return route.metric if route.metric else DEFAULT_ROUTE_METRIC
+
+
+def is_link_local(iface: IPInterface) -> bool:
+    return iface.version == 6 and iface.ip.is_link_local
+
+
+def overlaps(a: IPNetwork, b: IPNetwork) -> bool:
+    return a.version == b.version and (a.subnet_of(b) or b.subnet_of(a))  # type: ignore[arg-type]
+
+
+def check_existing_link(definition: NetworkDefinition, link: LinkFact | None,
+                        addresses: Iterable[AddressFact]) -> bool:
+    """True when ``link`` (the interface carrying the bridge's name) is a bridge of this
+    network that may be adopted, False when there is none; ``Conflict`` otherwise."""
+    if link is None:
+        return False
+    name = link.name
+    if link.kind != "bridge":
+        kind = link.kind or "device"
+        raise Conflict(f"bridge name '{name}' is already in use by interface {name} "
+                       f"(a {kind}, not a bridge)")
+    if definition.mac and (link.mac or "").lower() != definition.mac.lower():
+        raise Conflict(f"bridge name '{name}' is already in use by interface {name}: "
+                       f"its MAC {link.mac} is not this network's {definition.mac}")
+    wanted = set(wanted_addresses(definition))
+    foreign = sorted(str(a.interface) for a in addresses
+                     if a.index == link.index and a.interface not in wanted
+                     and not is_link_local(a.interface))
+    if foreign:
+        raise Conflict(f"bridge name '{name}' is already in use by interface {name}: "
+                       f"it carries {', '.join(foreign)}, which this network does not define")
+    return True
+
+
+def check_route_collisions(definition: NetworkDefinition, routes: Iterable[RouteFact],
+                           names: Mapping[int, str], own_index: int | None) -> None:
+    """Raise ``Conflict`` when a subnet or static route of the definition collides with a
+    host route on another interface (routes on ``own_index``, this network's bridge,
+    are ignored)."""
+    subnets = [iface.network for iface in wanted_addresses(definition)]
+    statics = [(r.network, route_metric(r)) for r in definition.routes]
+    for fact in routes:
+        if fact.table != MAIN_TABLE or fact.type != RTN_UNICAST:
+            continue
+        others = [oif for oif in fact.oifs if oif != own_index]
+        if fact.oifs and not others:
+            continue
+        where = ", ".join(names.get(oif, f"#{oif}") for oif in others) or "(no device)"
+        if fact.network.prefixlen > 0:
+            for subnet in subnets:
+                if overlaps(subnet, fact.network):
+                    raise Conflict(
+                        f"Network is already in use by interface {where}: "
+                        f"subnet {subnet} of network '{definition.name}' overlaps "
+                        f"route {fact.network} on {where}")
+        for network, metric in statics:
+            if network == fact.network and metric == fact.metric:
+                raise Conflict(
+                    f"<route address='{network.network_address}' prefix='{network.prefixlen}'>"
+                    f" of network '{definition.name}': a route to {network} with metric "
+                    f"{metric} already exists on interface {where}")
+
+
+def parse_network(dst: str | None, dst_len: int, family_v6: bool) -> IPNetwork:
+    """A route's destination as the kernel reports it (no dst attribute: the default)."""
+    if dst is None:
+        dst = "::" if family_v6 else "0.0.0.0"
+    return ipaddress.ip_network(f"{dst}/{dst_len}", strict=False)

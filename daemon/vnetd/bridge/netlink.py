@@ -1,0 +1,419 @@
+"""The bridge applier: a Linux bridge per network, built over rtnetlink with pyroute2.
+
+Only ``AsyncIPRoute`` is used (no ``ip`` subprocesses). It acts in the network
+namespace of the calling process, which is how the integration tests confine it.
+
+One request socket is opened lazily and kept for the backend's lifetime: opening a
+socket is the expensive part of a netlink round trip. Event watching uses a second,
+dedicated socket (a socket bound to multicast groups would interleave events with
+replies).
+
+Decisions worth knowing:
+
+* IPv6 addresses are added with ``IFA_F_NODAD``. A fresh bridge has no ports, hence no
+  carrier, and the kernel keeps a DAD-pending address *tentative* until carrier comes
+  up: dnsmasq could not bind to it and libvirt's "wait for DAD" would wait for the
+  first guest. The bridge is a segment this daemon just made, so there is nobody to
+  collide with; the address is usable at once.
+* As libvirt (``networkSetIPv6Sysctls``): ``disable_ipv6`` is 0 when the network has an
+  IPv6 address and 1 otherwise; ``accept_ra`` and ``autoconf`` are always 0, so that a
+  guest cannot configure the host through router advertisements. The files are
+  written before any address is added and only when their value differs.
+* ``<bridge stp>`` defaults to on, ``<bridge delay>`` to 0 s. With STP on the kernel
+  clamps the forward delay to 2..30 s (``br_stp_start``), so "delay 0" reads back as
+  200 centiseconds; the comparison uses the clamped value so that a second ``ensure``
+  changes nothing.
+* ``ensure`` never deletes: an address or route it did not add stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pyroute2 import AsyncIPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl import (
+    RTM_DELADDR,
+    RTM_DELLINK,
+    RTMGRP_IPV4_IFADDR,
+    RTMGRP_IPV6_IFADDR,
+    RTMGRP_LINK,
+)
+from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
+
+from ..backends import BridgeBackend, BridgeState
+from ..errors import Conflict, Failed
+from ..model import IPInterface, NetworkDefinition
+from .conflicts import (
+    AddressFact,
+    LinkFact,
+    RouteFact,
+    check_existing_link,
+    check_route_collisions,
+    is_link_local,
+    parse_network,
+    route_metric,
+    validate_bridge_name,
+    wanted_addresses,
+)
+
+log = logging.getLogger(__name__)
+
+IFF_UP = 0x1
+STP_MIN_DELAY_CS = 200  # BR_MIN_FORWARD_DELAY, enforced while STP runs
+STP_MAX_DELAY_CS = 3000
+
+
+@dataclass(frozen=True)
+class BridgeEvent:
+    """Something vnetd built went away behind its back (for drift repair)."""
+
+    bridge: str
+    ifindex: int
+    what: str  # "link-removed" or "address-removed"
+    address: str | None = None
+
+
+WatchCallback = Callable[[BridgeEvent], None]
+
+
+def _reason(exc: NetlinkError) -> str:
+    text = exc.args[1] if len(exc.args) > 1 and exc.args[1] else os.strerror(exc.code)
+    return f"{text} (errno {exc.code})"
+
+
+def _forward_delay_cs(definition: NetworkDefinition) -> int:
+    """The forward delay the kernel will hold, in centiseconds."""
+    delay = definition.bridge.delay if definition.bridge and definition.bridge.delay else 0
+    cs = delay * 100
+    if _stp(definition):
+        cs = min(max(cs, STP_MIN_DELAY_CS), STP_MAX_DELAY_CS)
+    return cs
+
+
+def _stp(definition: NetworkDefinition) -> bool:
+    return not (definition.bridge and definition.bridge.stp is False)
+
+
+class NetlinkBridge:
+    """``BridgeBackend`` over rtnetlink in the current network namespace."""
+
+    def __init__(self, *, sysctl_root: Path = Path("/proc/sys")) -> None:
+        self._sysctl_root = sysctl_root
+        self._ipr: Any = None
+        self._open_lock = asyncio.Lock()
+        # Bridges this backend ensured, by ifindex: the watch reports only these.
+        self._managed: dict[int, str] = {}
+
+    # -- socket -------------------------------------------------------------------
+
+    async def _sock(self) -> Any:
+        if self._ipr is None:
+            async with self._open_lock:
+                if self._ipr is None:
+                    ipr = AsyncIPRoute(ext_ack=True, strict_check=True)
+                    await ipr.setup_endpoint()
+                    self._ipr = ipr
+        return self._ipr
+
+    async def close(self) -> None:
+        if self._ipr is not None:
+            self._ipr.close()
+            self._ipr = None
+
+    # -- reading ------------------------------------------------------------------
+
+    async def _link(self, name: str) -> Any | None:
+        ipr = await self._sock()
+        try:
+            msgs = await ipr.link("get", ifname=name)
+        except NetlinkError as exc:
+            if exc.code == errno.ENODEV:
+                return None
+            raise Failed(f"reading interface {name} failed: {_reason(exc)}") from exc
+        return msgs[0] if msgs else None
+
+    @staticmethod
+    def _link_fact(msg: Any) -> LinkFact:
+        return LinkFact(index=msg["index"], name=msg.get("ifname"),
+                        kind=msg.get(("linkinfo", "kind")), mac=msg.get("address"))
+
+    async def _links(self) -> list[LinkFact]:
+        ipr = await self._sock()
+        return [self._link_fact(m) async for m in await ipr.link("dump")]
+
+    async def _addresses(self, index: int | None = None) -> list[AddressFact]:
+        ipr = await self._sock()
+        kwargs = {"index": index} if index is not None else {}
+        out = []
+        async for msg in await ipr.addr("dump", **kwargs):
+            iface: IPInterface = ipaddress.ip_interface(
+                f"{msg.get('address')}/{msg['prefixlen']}")
+            out.append(AddressFact(index=msg["index"], interface=iface))
+        return out
+
+    async def _routes(self) -> list[RouteFact]:
+        ipr = await self._sock()
+        out = []
+        for family in (socket.AF_INET, socket.AF_INET6):
+            async for msg in await ipr.route("dump", family=family):
+                oif = msg.get("oif")
+                oifs = (oif,) if oif else tuple(
+                    nh["oif"] for nh in (msg.get("multipath") or []) if nh.get("oif"))
+                out.append(RouteFact(
+                    network=parse_network(msg.get("dst"), msg["dst_len"],
+                                          family == socket.AF_INET6),
+                    oifs=oifs, gateway=msg.get("gateway"),
+                    metric=msg.get("priority") or 0,
+                    table=msg.get("table") or msg["table"], type=msg["type"]))
+        return out
+
+    async def interface_names(self) -> set[str]:
+        return {link.name for link in await self._links()}
+
+    async def inspect(self, bridge_name: str) -> BridgeState | None:
+        """The bridge as the kernel has it; None when the name is free or is not a bridge
+        (then it is not vnetd's bridge, whatever it is)."""
+        msg = await self._link(bridge_name)
+        if msg is None or msg.get(("linkinfo", "kind")) != "bridge":
+            return None
+        index = msg["index"]
+        addrs = tuple(str(a.interface) for a in await self._addresses(index)
+                      if not is_link_local(a.interface))
+        return BridgeState(name=bridge_name, ifindex=index, up=bool(msg["flags"] & IFF_UP),
+                           addresses=addrs, mac=msg.get("address"), mtu=msg.get("mtu"))
+
+    # -- conflicts ----------------------------------------------------------------
+
+    async def check_conflicts(self, definition: NetworkDefinition) -> None:
+        name = validate_bridge_name(definition.bridge_name)
+        links = await self._links()
+        existing = next((link for link in links if link.name == name), None)
+        own_index = None
+        if existing is not None:
+            addrs = await self._addresses(existing.index)
+            check_existing_link(definition, existing, addrs)
+            own_index = existing.index
+        names = {link.index: link.name for link in links}
+        check_route_collisions(definition, await self._routes(), names, own_index)
+
+    # -- building -----------------------------------------------------------------
+
+    async def ensure(self, definition: NetworkDefinition) -> int:
+        name = validate_bridge_name(definition.bridge_name)
+        wanted = wanted_addresses(definition)  # may raise InvalidArgument: before touching
+        msg = await self._link(name)
+        if msg is not None:
+            check_existing_link(definition, self._link_fact(msg),
+                                await self._addresses(msg["index"]))
+        else:
+            msg = await self._create(definition, name)
+        index: int = msg["index"]
+        self._managed[index] = name
+        await self._reconcile_link(definition, name, msg)
+        self._set_ipv6_sysctls(name, any(a.version == 6 for a in wanted))
+        await self._ensure_addresses(name, index, wanted)
+        if not msg["flags"] & IFF_UP:
+            await self._call(f"bringing bridge {name} up",
+                             "link", "set", index=index, state="up")
+        await self._ensure_routes(definition, name, index)
+        return index
+
+    async def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        ipr = await self._sock()
+        try:
+            return await getattr(ipr, method)(*args, **kwargs)
+        except NetlinkError as exc:
+            raise Failed(f"{what} failed: {_reason(exc)}") from exc
+
+    async def _create(self, definition: NetworkDefinition, name: str) -> Any:
+        spec: dict[str, Any] = {"ifname": name, "kind": "bridge",
+                                "br_stp_state": int(_stp(definition)),
+                                # Applied before STP starts, which then clamps it.
+                                "br_forward_delay": _forward_delay_cs(definition)}
+        if definition.mac:
+            spec["address"] = definition.mac
+        if definition.mtu:
+            spec["mtu"] = definition.mtu
+        ipr = await self._sock()
+        try:
+            await ipr.link("add", **spec)
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:
+                raise Failed(f"creating bridge {name} failed: {_reason(exc)}") from exc
+            # Someone made it between our look and our add: judge it like any other.
+            existing = await self._link(name)
+            if existing is None:
+                raise Failed(f"creating bridge {name} failed: {_reason(exc)}") from exc
+            check_existing_link(definition, self._link_fact(existing),
+                                await self._addresses(existing["index"]))
+            return existing
+        created = await self._link(name)
+        if created is None:
+            raise Failed(f"bridge {name} vanished right after it was created")
+        return created
+
+    async def _reconcile_link(self, definition: NetworkDefinition, name: str,
+                              msg: Any) -> None:
+        index = msg["index"]
+        changes: dict[str, Any] = {}
+        if definition.mtu and msg.get("mtu") != definition.mtu:
+            changes["mtu"] = definition.mtu
+        if definition.mac and (msg.get("address") or "").lower() != definition.mac.lower():
+            changes["address"] = definition.mac
+        if changes:
+            await self._call(f"setting {', '.join(changes)} of bridge {name}",
+                             "link", "set", index=index, **changes)
+        stp = int(_stp(definition))
+        if msg.get(("linkinfo", "data", "br_stp_state")) != stp:
+            # Separate message, first: the kernel checks a new forward delay against the
+            # STP state the bridge has when the delay arrives.
+            await self._call(f"setting STP of bridge {name}", "link", "set", index=index,
+                             kind="bridge", br_stp_state=stp)
+            current = await self._link(name)
+            msg = current if current is not None else msg
+        delay = _forward_delay_cs(definition)
+        if msg.get(("linkinfo", "data", "br_forward_delay")) != delay:
+            await self._call(f"setting forward delay of bridge {name}", "link", "set",
+                             index=index, kind="bridge", br_forward_delay=delay)
+
+    def _set_ipv6_sysctls(self, name: str, has_ipv6: bool) -> None:
+        conf = self._sysctl_root / "net" / "ipv6" / "conf" / name
+        if not conf.is_dir():
+            return  # IPv6 is off in this kernel or namespace: nothing to tune
+        wanted = {"disable_ipv6": "0" if has_ipv6 else "1", "accept_ra": "0", "autoconf": "0"}
+        for key, value in wanted.items():
+            path = conf / key
+            try:
+                if path.read_text().strip() != value:
+                    path.write_text(value)
+            except OSError as exc:
+                raise Failed(f"setting {path} to {value} failed: {exc.strerror}") from exc
+
+    async def _ensure_addresses(self, name: str, index: int,
+                                wanted: tuple[IPInterface, ...]) -> None:
+        present = {a.interface for a in await self._addresses(index)}
+        ipr = await self._sock()
+        for iface in wanted:
+            if iface in present:
+                continue
+            spec: dict[str, Any] = {"index": index, "address": str(iface.ip),
+                                    "prefixlen": iface.network.prefixlen}
+            if iface.version == 4 and iface.network.prefixlen <= 30:
+                spec["broadcast"] = str(iface.network.broadcast_address)
+            if iface.version == 6:
+                spec["flags"] = IFA_F_NODAD
+            try:
+                await ipr.addr("add", **spec)
+            except NetlinkError as exc:
+                if exc.code == errno.EEXIST:
+                    continue
+                raise Failed(f"adding address {iface} to bridge {name} failed: "
+                             f"{_reason(exc)}") from exc
+
+    async def _ensure_routes(self, definition: NetworkDefinition, name: str,
+                             index: int) -> None:
+        if not definition.routes:
+            return
+        present = await self._routes()
+        ipr = await self._sock()
+        for route in definition.routes:
+            network, metric = route.network, route_metric(route)
+            if any(fact.network == network and fact.gateway == route.gateway
+                   and fact.metric == metric and index in fact.oifs for fact in present):
+                continue
+            try:
+                await ipr.route("add", dst=str(network), gateway=route.gateway, oif=index,
+                                priority=metric)
+            except NetlinkError as exc:
+                element = (f"<route address='{route.address}' gateway='{route.gateway}'> "
+                           f"of network '{definition.name}'")
+                if exc.code == errno.EEXIST:
+                    raise Conflict(f"{element}: a route to {network} with metric {metric} "
+                                   "already exists") from exc
+                raise Failed(f"{element}: adding the route via bridge {name} failed: "
+                             f"{_reason(exc)}") from exc
+
+    # -- removing -----------------------------------------------------------------
+
+    async def remove(self, bridge_name: str) -> None:
+        msg = await self._link(bridge_name)
+        if msg is None:
+            return
+        if msg.get(("linkinfo", "kind")) != "bridge":
+            # Not a bridge, so not vnetd's: leave the other owner's interface alone.
+            log.warning("not removing %s: it is a %s, not a bridge", bridge_name,
+                        msg.get(("linkinfo", "kind")) or "device")
+            return
+        self._managed.pop(msg["index"], None)
+        ipr = await self._sock()
+        try:
+            await ipr.link("del", index=msg["index"])
+        except NetlinkError as exc:
+            if exc.code != errno.ENODEV:
+                raise Failed(f"deleting bridge {bridge_name} failed: {_reason(exc)}") from exc
+
+    # -- ports --------------------------------------------------------------------
+
+    async def set_port_isolated(self, port_name: str, isolated: bool = True) -> None:
+        """``<port isolated='yes'>``: the kernel's per-port ``isolated`` flag (isolated
+        ports forward only to non-isolated ones). Guests' ports are attached by whoever
+        plugs them in, which calls this for each port of such a network."""
+        msg = await self._link(port_name)
+        if msg is None:
+            raise Failed(f"port {port_name} does not exist")
+        await self._call(f"setting isolation of port {port_name}", "brport", "set",
+                         index=msg["index"], isolated=int(isolated))
+
+    # -- events -------------------------------------------------------------------
+
+    async def watch(self, callback: WatchCallback,
+                    ready: Callable[[], Awaitable[None] | None] | None = None) -> None:
+        """Call ``callback`` whenever a bridge ensured by this backend, or one of its
+        addresses, is removed by someone else. Runs until cancelled; ``ready`` is called
+        once the event socket listens."""
+        events = AsyncIPRoute()
+        try:
+            await events.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
+            if ready is not None:
+                result = ready()
+                if result is not None:
+                    await result
+            while True:
+                async for msg in events.get():
+                    event = self._event(msg)
+                    if event is not None:
+                        callback(event)
+        finally:
+            with contextlib.suppress(Exception):
+                events.close()
+
+    def _event(self, msg: Any) -> BridgeEvent | None:
+        kind = msg["header"]["type"]
+        index = msg.get("index")
+        name = self._managed.get(index) if index is not None else None
+        if name is None:
+            return None
+        if kind == RTM_DELLINK:
+            self._managed.pop(index, None)
+            return BridgeEvent(bridge=name, ifindex=index, what="link-removed")
+        if kind == RTM_DELADDR:
+            return BridgeEvent(bridge=name, ifindex=index, what="address-removed",
+                               address=f"{msg.get('address')}/{msg['prefixlen']}")
+        return None
+
+
+if TYPE_CHECKING:
+
+    def _implements_protocol(backend: NetlinkBridge) -> BridgeBackend:
+        return backend  # mypy proves NetlinkBridge fits the Protocol
