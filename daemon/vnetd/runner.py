@@ -129,6 +129,9 @@ class NetworkRunner:
         return RuntimeFacts(bridge_ifindex=ifindex, dnsmasq_pid=pid,
                             started_at=facts.started_at, repaired=tuple(repaired))
 
+    async def close(self) -> None:
+        await self.bridge.close()
+
     async def repair(self, definition: NetworkDefinition, facts: RuntimeFacts) -> RuntimeFacts:
         """Drift repair: the same checks as adoption, on a network we run."""
         return await self.adopt(definition, facts)

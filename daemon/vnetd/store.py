@@ -85,6 +85,9 @@ class RuntimeStatus:
     bridge_ifindex: int | None
     dnsmasq_pid: int | None
     started_at: float
+    # "starting" and "stopping" mark an operation in flight: after a crash the daemon
+    # rolls it back (starting) or completes it (stopping) instead of adopting.
+    phase: str = "running"
 
     def to_json(self, format_network: Callable[[NetworkDefinition], str]) -> str:
         doc: dict[str, Any] = {
@@ -94,6 +97,7 @@ class RuntimeStatus:
             "bridge_ifindex": self.bridge_ifindex,
             "dnsmasq_pid": self.dnsmasq_pid,
             "started_at": self.started_at,
+            "phase": self.phase,
         }
         return json.dumps(doc, indent=2) + "\n"
 
@@ -213,6 +217,7 @@ class Store:
                     bridge_ifindex=doc.get("bridge_ifindex"),
                     dnsmasq_pid=doc.get("dnsmasq_pid"),
                     started_at=float(doc.get("started_at", 0.0)),
+                    phase=str(doc.get("phase", "running")),
                 )
             except (OSError, ValueError, KeyError, TypeError, InvalidArgument) as exc:
                 self._set_aside(path, str(exc))

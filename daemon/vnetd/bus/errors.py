@@ -1,0 +1,38 @@
+"""Error mapping at the bus boundary: our errors keep their name and message; anything
+else becomes ``org.vnetd1.Error.Failed`` with a generic text, the traceback logged here."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+from dbus_fast import DBusError
+
+from ..errors import Failed, VnetdError
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def to_dbus_error(exc: BaseException) -> DBusError:
+    if isinstance(exc, DBusError):
+        return exc
+    if isinstance(exc, VnetdError):
+        return DBusError(exc.dbus_name, exc.message)
+    log.error("internal error", exc_info=exc)
+    return DBusError(Failed.dbus_name, "internal error in vnetd; the daemon's log has details")
+
+
+def translate_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except Exception as exc:
+            raise to_dbus_error(exc) from None
+
+    return wrapper

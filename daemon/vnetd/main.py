@@ -1,0 +1,112 @@
+"""The ``vnetd`` program: options, logging, start-up order, signals, sd_notify."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import VnetdError
+from .paths import DEFAULT_CONFIG_DIR, DEFAULT_RUN_DIR, DEFAULT_STATE_DIR, Paths
+
+log = logging.getLogger("vnetd")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="vnetd", description="Virtual network daemon (libvirt-compatible networks over D-Bus)")
+    parser.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR,
+                        help="persistent definitions and autostart marks (default %(default)s)")
+    parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR,
+                        help="runtime status of running networks (default %(default)s)")
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+                        help="dnsmasq files and leases (default %(default)s)")
+    parser.add_argument("--no-default-network", action="store_true",
+                        help="do not define the 'default' network on a fresh install")
+    parser.add_argument("--no-autostart", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--version", action="version", version=f"vnetd {__version__}")
+    return parser.parse_args(argv)
+
+
+def setup_logging(level: str) -> None:
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    # journald sets JOURNAL_STREAM for services whose output it collects.
+    if os.environ.get("JOURNAL_STREAM"):
+        try:
+            from systemd.journal import JournalHandler
+
+            root.addHandler(JournalHandler(SYSLOG_IDENTIFIER="vnetd"))
+            return
+        except ImportError:
+            pass
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s vnetd[%(process)d] %(levelname)s "
+                                           "%(name)s: %(message)s"))
+    root.addHandler(handler)
+
+
+def notify(state: str) -> None:
+    if not os.environ.get("NOTIFY_SOCKET"):
+        return
+    try:
+        from systemd import daemon
+    except ImportError:
+        return
+    daemon.notify(state)
+
+
+async def run(args: argparse.Namespace) -> int:
+    from .bus.service import BusService
+    from .daemon import build_manager
+
+    paths = Paths(config_dir=args.config_dir, run_dir=args.run_dir, state_dir=args.state_dir)
+    manager = build_manager(paths)
+    service = BusService(manager, os.environ.get("DBUS_SYSTEM_BUS_ADDRESS"))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await service.connect()
+    await manager.startup(autostart=not args.no_autostart,
+                          default_network=not args.no_default_network)
+    await service.publish()
+    active = sum(1 for o in manager.networks.values() if o.active)
+    notify(f"READY=1\nSTATUS={active} networks active")
+    log.info("vnetd %s ready: %d networks, %d active", __version__, len(manager.networks), active)
+    disconnected = asyncio.ensure_future(service.wait_disconnected())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({disconnected, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    notify("STOPPING=1")
+    if disconnected.done():
+        log.error("lost the connection to the bus; exiting (networks keep running)")
+        stopping.cancel()
+        await manager.shutdown()
+        return 1
+    log.info("stopping; running networks keep running")
+    disconnected.cancel()
+    await manager.shutdown()
+    service.disconnect()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        code = asyncio.run(run(args))
+    except VnetdError as exc:
+        log.error("%s", exc.message)
+        code = 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,478 @@
+"""The lifecycle state machine of all networks, as libvirt's virNetworkObj.
+
+A network object holds ``definition`` (what runs, or what the next start uses when
+inactive), ``pending`` (a definition set by a define while the network runs, used at the
+next start), ``active``, ``persistent`` and ``autostart``. Each network has its own lock,
+so slow work on one network (a dnsmasq start) never holds up another; a short global lock
+guards only name, UUID and bridge-name bookkeeping.
+
+Crash safety: before a start or stop touches the kernel, the runtime status is written
+with phase ``starting``/``stopping``; after a crash the next daemon rolls a start back and
+completes a stop, so a network is always either fully running or fully stopped.
+
+This module knows nothing about D-Bus: the bus layer listens through ``ManagerListener``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Protocol, TypeVar
+
+from . import defaults, support
+from .errors import AlreadyExists, Conflict, Failed, InvalidArgument, InvalidState, NotFound
+from .model import NetworkDefinition
+from .netxml import format_network, parse_network
+from .runner import NetworkRunner, RuntimeFacts
+from .store import RuntimeStatus, Store
+from .testhooks import checkpoint
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Event(enum.IntEnum):
+    """libvirt's virNetworkEventLifecycleType numbers."""
+
+    DEFINED = 0
+    UNDEFINED = 1
+    STARTED = 2
+    STOPPED = 3
+
+
+class ListFlags(enum.IntFlag):
+    """libvirt's virConnectListAllNetworksFlags."""
+
+    ACTIVE = 1
+    INACTIVE = 2
+    PERSISTENT = 4
+    TRANSIENT = 8
+    AUTOSTART = 16
+    NO_AUTOSTART = 32
+
+
+DEFAULT_NETWORK_XML = """<network>
+  <name>default</name>
+  <forward mode='nat'/>
+  <bridge name='virbr0' stp='on' delay='0'/>
+  <ip address='192.168.122.1' netmask='255.255.255.0'>
+    <dhcp>
+      <range start='192.168.122.2' end='192.168.122.254'/>
+    </dhcp>
+  </ip>
+</network>
+"""
+
+
+@dataclass(eq=False)
+class NetworkObject:
+    definition: NetworkDefinition
+    persistent: bool
+    autostart: bool = False
+    active: bool = False
+    pending: NetworkDefinition | None = None
+    facts: RuntimeFacts | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    removed: bool = False  # set once the object is gone, for callers holding a reference
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def uuid(self) -> str:
+        return self.definition.uuid or ""
+
+    @property
+    def next_definition(self) -> NetworkDefinition:
+        return self.pending or self.definition
+
+
+class ManagerListener(Protocol):
+    def network_added(self, obj: NetworkObject) -> None: ...
+    def network_removed(self, obj: NetworkObject) -> None: ...
+    def network_event(self, obj: NetworkObject, event: Event, detail: int) -> None: ...
+    def properties_changed(self, obj: NetworkObject, names: tuple[str, ...]) -> None: ...
+
+
+class Manager:
+    def __init__(self, store: Store, runner: NetworkRunner) -> None:
+        self.store = store
+        self.runner = runner
+        self.networks: dict[str, NetworkObject] = {}
+        self.listeners: list[ManagerListener] = []
+        self._names_lock = asyncio.Lock()
+
+    # -- notifications ----------------------------------------------------------------
+
+    def _added(self, obj: NetworkObject) -> None:
+        for listener in self.listeners:
+            listener.network_added(obj)
+
+    def _removed(self, obj: NetworkObject) -> None:
+        obj.removed = True
+        for listener in self.listeners:
+            listener.network_removed(obj)
+
+    def _event(self, obj: NetworkObject, event: Event, detail: int = 0) -> None:
+        log.info("network %s: %s", obj.name, event.name.lower())
+        for listener in self.listeners:
+            listener.network_event(obj, event, detail)
+
+    def _changed(self, obj: NetworkObject, *names: str) -> None:
+        for listener in self.listeners:
+            listener.properties_changed(obj, names)
+
+    # -- lookups ----------------------------------------------------------------------
+
+    def get(self, name: str) -> NetworkObject:
+        obj = self.networks.get(name)
+        if obj is None:
+            raise NotFound(f"no network with matching name '{name}'")
+        return obj
+
+    def lookup_uuid(self, uuid: str) -> NetworkObject:
+        wanted = uuid.strip().lower()
+        for obj in self.networks.values():
+            if obj.uuid.lower() == wanted:
+                return obj
+        raise NotFound(f"no network with matching uuid '{uuid}'")
+
+    def list(self, flags: int = 0) -> list[NetworkObject]:
+        f = ListFlags(flags & 63)
+        result = []
+        for obj in sorted(self.networks.values(), key=lambda o: o.name):
+            if f & (ListFlags.ACTIVE | ListFlags.INACTIVE) and not (
+                    (f & ListFlags.ACTIVE and obj.active)
+                    or (f & ListFlags.INACTIVE and not obj.active)):
+                continue
+            if f & (ListFlags.PERSISTENT | ListFlags.TRANSIENT) and not (
+                    (f & ListFlags.PERSISTENT and obj.persistent)
+                    or (f & ListFlags.TRANSIENT and not obj.persistent)):
+                continue
+            if f & (ListFlags.AUTOSTART | ListFlags.NO_AUTOSTART) and not (
+                    (f & ListFlags.AUTOSTART and obj.autostart)
+                    or (f & ListFlags.NO_AUTOSTART and not obj.autostart)):
+                continue
+            result.append(obj)
+        return result
+
+    def xml(self, obj: NetworkObject, inactive: bool = False) -> str:
+        return format_network(obj.next_definition if inactive else obj.definition)
+
+    # -- definitions ------------------------------------------------------------------
+
+    async def _prepare(self, xml: str, existing: NetworkObject | None) -> NetworkDefinition:
+        """Parse, check uniqueness and fill defaults; caller holds the names lock."""
+        definition = parse_network(xml)
+        same_uuid = None
+        if definition.uuid is not None:
+            for other in self.networks.values():
+                if other.uuid.lower() == definition.uuid.lower():
+                    same_uuid = other
+        if existing is not None:
+            if definition.uuid is not None and definition.uuid.lower() != existing.uuid.lower():
+                raise AlreadyExists(f"network '{definition.name}' is already defined with "
+                                    f"uuid {existing.uuid}")
+            # A redefinition keeps generated values the user did not restate.
+            old = existing.next_definition
+            definition = replace(definition, uuid=existing.uuid)
+            if definition.mac is None and old.mac is not None:
+                definition = replace(definition, mac=old.mac)
+            if (definition.bridge is None or definition.bridge.name is None) and \
+                    old.bridge_name is not None:
+                bridge = definition.bridge or old.bridge
+                assert bridge is not None
+                definition = replace(definition, bridge=replace(bridge, name=old.bridge_name))
+        elif same_uuid is not None:
+            raise AlreadyExists(f"network '{same_uuid.name}' already exists with uuid "
+                                f"{same_uuid.uuid}")
+        taken = await self._taken_bridge_names(exclude=definition.name)
+        definition = defaults.apply_defaults(definition, taken_bridge_names=taken)
+        bridge_name = definition.bridge_name
+        if bridge_name is not None:
+            for other in self.networks.values():
+                if other.name != definition.name and bridge_name in {
+                        other.definition.bridge_name, other.next_definition.bridge_name}:
+                    raise Conflict(f"bridge name '{bridge_name}' already in use by network "
+                                   f"'{other.name}'")
+        return definition
+
+    async def _taken_bridge_names(self, exclude: str) -> set[str]:
+        taken = set(await self.runner.bridge.interface_names())
+        for other in self.networks.values():
+            if other.name == exclude:
+                # Our own running bridge is not "taken" from our point of view.
+                taken.discard(other.definition.bridge_name or "")
+                continue
+            for d in (other.definition, other.next_definition):
+                if d.bridge_name:
+                    taken.add(d.bridge_name)
+        return taken
+
+    async def define(self, xml: str) -> NetworkObject:
+        async with self._names_lock:
+            name = parse_network(xml).name
+            existing = self.networks.get(name)
+            definition = await self._prepare(xml, existing)
+        obj = existing
+        if obj is None:
+            checkpoint("define-before-write")
+            self.store.save_definition(definition)
+            checkpoint("define-after-write")
+            obj = NetworkObject(definition=definition, persistent=True)
+            self.networks[name] = obj
+            self._added(obj)
+            self._event(obj, Event.DEFINED, 0)
+            return obj
+        async with obj.lock:
+            if obj.removed:
+                raise NotFound(f"network '{name}' was removed while being defined")
+            checkpoint("define-before-write")
+            self.store.save_definition(definition)
+            checkpoint("define-after-write")
+            was_persistent = obj.persistent
+            if obj.active:
+                obj.pending = definition
+            else:
+                obj.definition = definition
+                obj.pending = None
+            obj.persistent = True
+            if obj.active:
+                self._save_status(obj, "running")
+            if not was_persistent:
+                self._changed(obj, "Persistent")
+            self._changed(obj, "BridgeName", "ForwardMode")
+            self._event(obj, Event.DEFINED, 1)
+        return obj
+
+    async def undefine(self, obj: NetworkObject) -> None:
+        async with obj.lock:
+            self._check_present(obj)
+            if not obj.persistent:
+                raise InvalidState(f"network '{obj.name}' is not persistent")
+            checkpoint("undefine-before-delete")
+            self.store.delete_definition(obj.name)
+            checkpoint("undefine-after-delete")
+            self._event(obj, Event.UNDEFINED, 0)
+            if obj.active:
+                obj.persistent = False
+                obj.pending = None
+                was_autostart = obj.autostart
+                obj.autostart = False
+                self._save_status(obj, "running")
+                self._changed(obj, "Persistent", *(("Autostart",) if was_autostart else ()))
+            else:
+                del self.networks[obj.name]
+                self._removed(obj)
+
+    async def create(self, xml: str) -> NetworkObject:
+        async with self._names_lock:
+            name = parse_network(xml).name
+            if name in self.networks:
+                raise AlreadyExists(f"network '{name}' already exists")
+            definition = await self._prepare(xml, None)
+            obj = NetworkObject(definition=definition, persistent=False)
+            # Reserve the name while starting so a concurrent define or create is refused.
+            self.networks[name] = obj
+        async with obj.lock:
+            try:
+                await self._start_locked(obj)
+            except BaseException:
+                del self.networks[name]
+                obj.removed = True
+                raise
+        self._added(obj)
+        self._event(obj, Event.STARTED, 0)
+        return obj
+
+    # -- running ----------------------------------------------------------------------
+
+    def _check_present(self, obj: NetworkObject) -> None:
+        if obj.removed:
+            raise NotFound(f"network '{obj.name}' no longer exists")
+
+    def _save_status(self, obj: NetworkObject, phase: str) -> None:
+        facts = obj.facts
+        self.store.save_status(obj.name, RuntimeStatus(
+            definition=obj.definition, persistent=obj.persistent,
+            bridge_ifindex=facts.bridge_ifindex if facts else None,
+            dnsmasq_pid=facts.dnsmasq_pid if facts else None,
+            started_at=facts.started_at if facts else 0.0, phase=phase))
+
+    async def _start_locked(self, obj: NetworkObject) -> None:
+        if obj.active:
+            raise InvalidState(f"network '{obj.name}' is already active")
+        definition = obj.next_definition
+        support.check_startable(definition)
+        previous = obj.definition
+        obj.definition = definition
+        try:
+            self._save_status(obj, "starting")
+            checkpoint("start-after-status")
+            obj.facts = await self.runner.start(definition)
+        except BaseException:
+            obj.definition = previous
+            obj.facts = None
+            try:
+                self.store.delete_status(obj.name)
+            except Failed:
+                log.exception("cannot remove status of %s", obj.name)
+            raise
+        self._save_status(obj, "running")
+        obj.pending = None
+        obj.active = True
+
+    async def start(self, obj: NetworkObject) -> None:
+        async with obj.lock:
+            self._check_present(obj)
+            await self._start_locked(obj)
+            self._changed(obj, "Active", "BridgeName", "ForwardMode")
+            self._event(obj, Event.STARTED, 0)
+
+    async def destroy(self, obj: NetworkObject) -> None:
+        async with obj.lock:
+            self._check_present(obj)
+            if not obj.active:
+                raise InvalidState(f"network '{obj.name}' is not active")
+            self._save_status(obj, "stopping")
+            checkpoint("destroy-after-status")
+            try:
+                await self.runner.stop(obj.definition)
+            finally:
+                # Whatever could not be removed is reported; the network is stopped either
+                # way, and leftovers are cleared again at the next daemon start.
+                self.store.delete_status(obj.name)
+                obj.active = False
+                obj.facts = None
+                if obj.pending is not None:
+                    obj.definition = obj.pending
+                    obj.pending = None
+                self._event(obj, Event.STOPPED, 0)
+                if obj.persistent:
+                    self._changed(obj, "Active", "BridgeName", "ForwardMode")
+                else:
+                    del self.networks[obj.name]
+                    self._removed(obj)
+
+    async def set_autostart(self, obj: NetworkObject, enabled: bool) -> None:
+        async with obj.lock:
+            self._check_present(obj)
+            if not obj.persistent:
+                raise InvalidState(f"cannot set autostart for transient network '{obj.name}'")
+            if obj.autostart == enabled:
+                return
+            self.store.set_autostart(obj.name, enabled)
+            obj.autostart = enabled
+            self._changed(obj, "Autostart")
+
+    async def run_locked(self, obj: NetworkObject,
+                         work: Callable[[NetworkObject], Awaitable[T]]) -> T:
+        """Run ``work`` under the network's lock (for updates and repairs)."""
+        async with obj.lock:
+            self._check_present(obj)
+            return await work(obj)
+
+    # -- daemon start -----------------------------------------------------------------
+
+    async def startup(self, *, autostart: bool = True, default_network: bool = True) -> None:
+        """Load state, adopt what runs, clear leftovers, autostart."""
+        self.store.prepare()
+        stored = self.store.load_definitions()
+        statuses = self.store.load_statuses()
+        for item in stored:
+            obj = NetworkObject(definition=item.definition, persistent=True,
+                                autostart=item.autostart)
+            self.networks[obj.name] = obj
+        for name, status in statuses.items():
+            await self._adopt(name, status)
+        await self._clear_leftovers()
+        if default_network and not stored and not statuses and not self.networks:
+            await self._define_default()
+        # Listeners (the bus) attach after startup and export what exists then.
+        if autostart:
+            await self.autostart_all()
+
+    async def _adopt(self, name: str, status: RuntimeStatus) -> None:
+        obj = self.networks.get(name)
+        if status.phase != "running":
+            log.warning("network %s: completing interrupted %s", name,
+                        "start (rolling back)" if status.phase == "starting" else "stop")
+            try:
+                await self.runner.stop(status.definition)
+            except Failed as exc:
+                log.error("network %s: cleanup failed: %s", name, exc.message)
+            self.store.delete_status(name)
+            return
+        if obj is None:
+            obj = NetworkObject(definition=status.definition, persistent=False)
+            self.networks[name] = obj
+        elif status.definition != obj.definition:
+            obj.pending = obj.definition
+            obj.definition = status.definition
+        facts = RuntimeFacts(status.bridge_ifindex, status.dnsmasq_pid, status.started_at)
+        try:
+            obj.facts = await self.runner.adopt(status.definition, facts)
+        except Exception as exc:
+            message = exc.message if isinstance(exc, Failed | InvalidArgument) else str(exc)
+            log.error("network %s: cannot adopt, stopping it: %s", name, message)
+            try:
+                await self.runner.stop(status.definition)
+            except Exception:
+                log.exception("network %s: stop after failed adoption failed", name)
+            self.store.delete_status(name)
+            if obj.pending is not None:
+                obj.definition, obj.pending = obj.pending, None
+            if not obj.persistent:
+                del self.networks[name]
+            return
+        obj.active = True
+        obj.persistent = obj.persistent or status.persistent
+        self._save_status(obj, "running")
+
+    async def _clear_leftovers(self) -> None:
+        active = {n for n, o in self.networks.items() if o.active}
+        for name in sorted(self.runner.firewall.installed_networks() - active):
+            log.warning("removing leftover firewall rules of network %s", name)
+            self.runner.firewall.remove(name)
+        interfaces = await self.runner.bridge.interface_names()
+        for obj in self.networks.values():
+            if obj.active:
+                continue
+            bridge = obj.definition.bridge_name
+            pidfile = self.store.paths.dnsmasq_file(obj.name, "pid")
+            if (bridge and bridge in interfaces) or pidfile.exists():
+                log.warning("removing leftovers of inactive network %s", obj.name)
+                try:
+                    await self.runner.stop(obj.definition)
+                except Failed as exc:
+                    log.error("leftovers of %s: %s", obj.name, exc.message)
+
+    async def _define_default(self) -> None:
+        try:
+            obj = await self.define(DEFAULT_NETWORK_XML)
+        except (InvalidArgument, Conflict, Failed) as exc:
+            log.error("cannot define the default network: %s", exc.message)
+            return
+        await self.set_autostart(obj, True)
+
+    async def shutdown(self) -> None:
+        """Let go of kernel handles; running networks and their dnsmasq keep running."""
+        await self.runner.close()
+
+    async def autostart_all(self) -> None:
+        pending = [o for o in self.networks.values()
+                   if o.persistent and o.autostart and not o.active]
+
+        async def one(obj: NetworkObject) -> None:
+            try:
+                await self.start(obj)
+            except Exception as exc:
+                message = getattr(exc, "message", str(exc))
+                log.error("autostart of network %s failed: %s", obj.name, message)
+
+        await asyncio.gather(*(one(o) for o in pending))
