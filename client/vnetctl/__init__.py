@@ -1,0 +1,99 @@
+"""vnetctl: client library and virsh-style CLI for vnetd (``org.vnetd1`` on the system bus).
+
+Async use (``DBUS_SYSTEM_BUS_ADDRESS`` picks another bus, as for busctl)::
+
+    import asyncio
+    from vnetctl import Client, ListFlags, NotFound
+
+    async def main() -> None:
+        async with await Client.connect() as client:
+            for net in await client.list_networks(ListFlags.ACTIVE):
+                print(net.name, net.bridge, net.forward_mode)
+            try:
+                await (await client.lookup("default")).start()
+            except NotFound as exc:
+                print("no default network:", exc)
+
+    asyncio.run(main())
+
+Blocking use: ``with BlockingClient() as c: c.lookup("default").info()``.
+
+The names below are imported lazily so that ``vnetctl --help`` does not pay for
+importing dbus-fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .blocking import BlockingClient, BlockingNetwork
+    from .client import Client, EventStream, Network
+    from .errors import (
+        AccessDenied,
+        AlreadyExists,
+        BusUnavailable,
+        Conflict,
+        Failed,
+        InvalidArgument,
+        InvalidState,
+        NotFound,
+        NotRunning,
+        VnetdError,
+    )
+    from .types import EventType, ListFlags, NetworkEvent, NetworkInfo, XmlFlags
+
+_WHERE = {
+    "BlockingClient": "blocking",
+    "BlockingNetwork": "blocking",
+    "Client": "client",
+    "EventStream": "client",
+    "Network": "client",
+    "AccessDenied": "errors",
+    "AlreadyExists": "errors",
+    "BusUnavailable": "errors",
+    "Conflict": "errors",
+    "Failed": "errors",
+    "InvalidArgument": "errors",
+    "InvalidState": "errors",
+    "NotFound": "errors",
+    "NotRunning": "errors",
+    "VnetdError": "errors",
+    "EventType": "types",
+    "ListFlags": "types",
+    "NetworkEvent": "types",
+    "NetworkInfo": "types",
+    "XmlFlags": "types",
+}
+
+__all__ = [
+    "AccessDenied",
+    "AlreadyExists",
+    "BlockingClient",
+    "BlockingNetwork",
+    "BusUnavailable",
+    "Client",
+    "Conflict",
+    "EventStream",
+    "EventType",
+    "Failed",
+    "InvalidArgument",
+    "InvalidState",
+    "ListFlags",
+    "Network",
+    "NetworkEvent",
+    "NetworkInfo",
+    "NotFound",
+    "NotRunning",
+    "VnetdError",
+    "XmlFlags",
+]
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vnetctl' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

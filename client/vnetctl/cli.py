@@ -1,0 +1,168 @@
+"""``vnetctl``: virsh's ``net-*`` commands against vnetd.
+
+Only argparse is imported up front; the D-Bus client is imported once a command
+that needs it runs, so ``--help`` and argument errors stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import NamedTuple, NoReturn, TextIO
+
+
+class CommandSpec(NamedTuple):
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    reads: bool = False  # read-only commands accept --json
+
+
+def _network_arg(
+    help_text: str = "network name or uuid",
+) -> Callable[[argparse.ArgumentParser], None]:
+    def add(p: argparse.ArgumentParser) -> None:
+        p.add_argument("network", metavar="NETWORK", help=help_text)
+
+    return add
+
+
+def _file_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="file containing an XML network description")
+
+
+def _net_list_args(p: argparse.ArgumentParser) -> None:
+    state = p.add_mutually_exclusive_group()
+    state.add_argument("--all", action="store_true", help="list inactive & active networks")
+    state.add_argument("--inactive", action="store_true", help="list inactive networks")
+    p.add_argument("--persistent", action="store_true", help="list persistent networks")
+    p.add_argument("--transient", action="store_true", help="list transient networks")
+    p.add_argument("--autostart", action="store_true", help="list networks with autostart enabled")
+    p.add_argument(
+        "--no-autostart", action="store_true", help="list networks with autostart disabled"
+    )
+    p.add_argument("--name", action="store_true", help="list network names only")
+    p.add_argument("--uuid", action="store_true", help="list uuid's only")
+    p.add_argument("--table", action="store_true", help="list table (default)")
+
+
+def _net_autostart_args(p: argparse.ArgumentParser) -> None:
+    _network_arg()(p)
+    p.add_argument("--disable", action="store_true", help="disable autostarting")
+
+
+def _net_dumpxml_args(p: argparse.ArgumentParser) -> None:
+    _network_arg()(p)
+    p.add_argument("--inactive", action="store_true", help="show inactive defined XML")
+
+
+def _net_event_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "network", metavar="NETWORK", nargs="?", help="filter by network name or uuid"
+    )
+    p.add_argument("--event", metavar="EVENT", help="which event type to wait for (lifecycle)")
+    p.add_argument("--loop", action="store_true", help="loop until timeout or interrupt")
+    p.add_argument("--timeout", metavar="SECONDS", type=_positive_int, help="timeout seconds")
+    p.add_argument("--list", action="store_true", help="list valid event types")
+    p.add_argument("--timestamp", action="store_true", help="show timestamp for each event")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"Numeric value '{text}' is malformed or out of range")
+    return value
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec("net-autostart", "autostart a network", _net_autostart_args),
+    CommandSpec("net-create", "create a network from an XML file", _file_arg),
+    CommandSpec(
+        "net-define",
+        "define an inactive persistent virtual network or modify an existing persistent one "
+        "from an XML file",
+        _file_arg,
+    ),
+    CommandSpec("net-destroy", "destroy (stop) a network", _network_arg()),
+    CommandSpec("net-dumpxml", "network information in XML", _net_dumpxml_args, reads=True),
+    CommandSpec("net-edit", "edit XML configuration for a network", _network_arg()),
+    CommandSpec("net-event", "Network Events", _net_event_args, reads=True),
+    CommandSpec("net-info", "network information", _network_arg(), reads=True),
+    CommandSpec("net-list", "list networks", _net_list_args, reads=True),
+    CommandSpec(
+        "net-name", "convert a network UUID to network name", _network_arg("network uuid"),
+        reads=True,
+    ),
+    CommandSpec("net-start", "start a (previously defined) inactive network", _network_arg()),
+    CommandSpec("net-undefine", "undefine a persistent network", _network_arg()),
+    CommandSpec(
+        "net-uuid", "convert a network name to network UUID", _network_arg("network name"),
+        reads=True,
+    ),
+)
+COMMAND_NAMES = tuple(c.name for c in COMMANDS)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as virsh reports them: ``error: ...`` on stderr, exit status 1."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"error: {message}\n(see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vnetctl",
+        description="Manage vnetd virtual networks with virsh's net-* commands.",
+        epilog="A network is named by name or UUID. The bus is the system bus, or "
+        "the one in DBUS_SYSTEM_BUS_ADDRESS.",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="quiet mode: no trailing empty line"
+    )
+    parser.add_argument("-v", "--version", action="version", version="vnetctl 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for spec in COMMANDS:
+        p = sub.add_parser(spec.name, help=spec.help, description=spec.help)
+        spec.add_arguments(p)
+        if spec.reads:
+            p.add_argument("--json", action="store_true", help="machine-readable JSON output")
+        # Also accept -q after the command name; SUPPRESS keeps the global value.
+        p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                       help=argparse.SUPPRESS)
+    h = sub.add_parser("help", help="print help for a command")
+    h.add_argument("topic", metavar="COMMAND", nargs="?", choices=(*COMMAND_NAMES, "help"))
+    h.add_argument("--commands", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def _help(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO) -> int:
+    if args.commands:  # plain list for shell completion
+        out.write("".join(f"{name}\n" for name in (*COMMAND_NAMES, "help")))
+        return 0
+    if args.topic is None:
+        parser.print_help(out)
+        return 0
+    parser.parse_args([args.topic, "--help"])  # prints the command's help and exits 0
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stdout)
+        return 0
+    if args.command == "help":
+        return _help(parser, args, sys.stdout)
+    from .commands import run
+
+    return run(args, sys.stdout, sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

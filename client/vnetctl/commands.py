@@ -1,0 +1,302 @@
+"""The ``net-*`` command bodies: one async function per command, virsh's messages."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import io
+import signal
+from collections.abc import Awaitable, Callable
+from typing import TextIO
+
+from . import output
+from .client import Client, Network
+from .errors import VnetdError
+from .types import ListFlags, NetworkEvent, XmlFlags
+
+
+class CommandError(Exception):
+    """A refused command: virsh's own line first, then the daemon's reason."""
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause
+
+
+Handler = Callable[[Client, argparse.Namespace, TextIO], Awaitable[int]]
+
+
+def list_flags(args: argparse.Namespace) -> int:
+    """virsh's flag arithmetic: active by default, --inactive or --all replace it."""
+    flags = ListFlags.ACTIVE
+    if args.inactive:
+        flags = ListFlags.INACTIVE
+    if args.all:
+        flags = ListFlags.ACTIVE | ListFlags.INACTIVE
+    if args.persistent:
+        flags |= ListFlags.PERSISTENT
+    if args.transient:
+        flags |= ListFlags.TRANSIENT
+    if args.autostart:
+        flags |= ListFlags.AUTOSTART
+    if args.no_autostart:
+        flags |= ListFlags.NO_AUTOSTART
+    return int(flags)
+
+
+async def lookup(client: Client, text: str, how: str = "any") -> Network:
+    try:
+        if how == "uuid":
+            return await client.lookup_by_uuid(text)
+        if how == "name":
+            return await client.lookup_by_name(text)
+        return await client.lookup(text)
+    except VnetdError as exc:
+        raise CommandError(f"failed to get network '{text}'", exc) from exc
+
+
+async def net_list(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    if args.table + args.name + args.uuid > 1:
+        raise CommandError("Only one argument from --table, --name and --uuid may be specified.")
+    try:
+        networks = await client.list_networks(list_flags(args))
+    except VnetdError as exc:
+        raise CommandError("Failed to list networks", exc) from exc
+    if args.json:
+        out.write(output.to_json([n.to_json() for n in networks]))
+    elif args.name:
+        out.write(output.net_list_names(networks))
+    elif args.uuid:
+        out.write(output.net_list_uuids(networks))
+    else:
+        out.write(output.net_list_table(networks))
+    return 0
+
+
+async def net_info(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    info = await (await lookup(client, args.network)).info()
+    out.write(output.to_json(info.to_json()) if args.json else output.net_info(info))
+    return 0
+
+
+async def net_name(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    info = await (await lookup(client, args.network, "uuid")).info()
+    out.write(output.to_json({"name": info.name, "uuid": info.uuid}) if args.json
+              else f"{info.name}\n")
+    return 0
+
+
+async def net_uuid(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    info = await (await lookup(client, args.network, "name")).info()
+    out.write(output.to_json({"name": info.name, "uuid": info.uuid}) if args.json
+              else f"{info.uuid}\n")
+    return 0
+
+
+async def net_dumpxml(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    net = await lookup(client, args.network)
+    xml = await net.get_xml_desc(XmlFlags.INACTIVE if args.inactive else XmlFlags.NONE)
+    if args.json:
+        out.write(output.to_json({"xml": xml}))
+    else:
+        out.write(xml if xml.endswith("\n") else xml + "\n")
+    return 0
+
+
+def _read_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"Failed to open file '{path}': {exc}") from exc
+
+
+async def net_define(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    xml = _read_file(args.file)
+    try:
+        net = await client.define_xml(xml)
+        name = await net.name()
+    except VnetdError as exc:
+        raise CommandError(f"Failed to define network from {args.file}", exc) from exc
+    out.write(f"Network {name} defined from {args.file}\n")
+    return 0
+
+
+async def net_create(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    xml = _read_file(args.file)
+    try:
+        net = await client.create_xml(xml)
+        name = await net.name()
+    except VnetdError as exc:
+        raise CommandError(f"Failed to create network from {args.file}", exc) from exc
+    out.write(f"Network {name} created from {args.file}\n")
+    return 0
+
+
+def _simple(
+    action: Callable[[Network], Awaitable[None]], failed: str, done: str
+) -> Handler:
+    async def handler(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+        net = await lookup(client, args.network)
+        try:
+            await action(net)
+        except VnetdError as exc:
+            raise CommandError(failed.format(args.network), exc) from exc
+        out.write(done.format(args.network) + "\n")
+        return 0
+
+    return handler
+
+
+net_start = _simple(Network.start, "Failed to start network {}", "Network {} started")
+net_destroy = _simple(Network.destroy, "Failed to destroy network {}", "Network {} destroyed")
+net_undefine = _simple(
+    Network.undefine, "Failed to undefine network {}", "Network {} has been undefined"
+)
+
+
+async def net_autostart(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    net = await lookup(client, args.network)
+    enable = not args.disable
+    try:
+        await net.set_autostart(enable)
+    except VnetdError as exc:
+        what = "mark" if enable else "unmark"
+        raise CommandError(f"failed to {what} network {args.network} as autostarted", exc) from exc
+    what = "marked" if enable else "unmarked"
+    out.write(f"Network {args.network} {what} as autostarted\n")
+    return 0
+
+
+def _timestamp() -> str:
+    # virsh's virTimeStringNowRaw: UTC with milliseconds and a +0000 suffix.
+    now = datetime.datetime.now(datetime.UTC)
+    return now.strftime("%Y-%m-%d %H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
+
+
+async def net_event(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    if args.list:
+        out.write("lifecycle\n")
+        return 0
+    if args.event is None:
+        raise CommandError("either --list or --event <type> is required")
+    if args.event != "lifecycle":
+        raise CommandError(f"unknown event type {args.event}")
+    only = (await lookup(client, args.network)).path if args.network else None
+    loop = asyncio.get_running_loop()
+    interrupted = asyncio.Event()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, interrupted.set)
+    deadline = None if args.timeout is None else loop.time() + args.timeout
+    count = 0
+    outcome = "done"
+    async with client.events() as stream:
+        while True:
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                outcome = "timeout"
+                break
+            event = await _next_event(stream.get(), interrupted, left)
+            if event is None:
+                outcome = "interrupt" if interrupted.is_set() else "timeout"
+                break
+            if only is not None and event.path != only:
+                continue
+            stamp = _timestamp() if args.timestamp else None
+            if args.json:
+                out.write(output.to_json(output.event_json(event, stamp)).replace("\n", " ")
+                          .rstrip() + "\n")
+            else:
+                out.write(output.event_line(event, stamp))
+            out.flush()
+            count += 1
+            if not args.loop:
+                break
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.remove_signal_handler(signal.SIGINT)
+    if not args.json:
+        if outcome == "timeout":
+            out.write("event loop timed out\n")
+        elif outcome == "interrupt":
+            out.write("event loop interrupted\n")
+        out.write(f"events received: {count}\n")
+    return 0 if count else 1
+
+
+async def _next_event(
+    get: Awaitable[NetworkEvent], interrupted: asyncio.Event, timeout: float | None
+) -> NetworkEvent | None:
+    getter = asyncio.ensure_future(get)
+    stopper = asyncio.ensure_future(interrupted.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {getter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        return getter.result() if getter in done else None
+    finally:
+        for task in (getter, stopper):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
+async def net_edit(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    from .edit import edit_network
+
+    net = await lookup(client, args.network)
+    return await edit_network(client, net, out)
+
+
+HANDLERS: dict[str, Handler] = {
+    "net-autostart": net_autostart,
+    "net-create": net_create,
+    "net-define": net_define,
+    "net-destroy": net_destroy,
+    "net-dumpxml": net_dumpxml,
+    "net-edit": net_edit,
+    "net-event": net_event,
+    "net-info": net_info,
+    "net-list": net_list,
+    "net-name": net_name,
+    "net-start": net_start,
+    "net-undefine": net_undefine,
+    "net-uuid": net_uuid,
+}
+
+
+def report(err: TextIO, exc: BaseException) -> None:
+    if isinstance(exc, CommandError):
+        err.write(f"error: {exc.message}\n")
+        if exc.cause is not None:
+            err.write(f"error: {exc.cause}\n")
+    else:
+        err.write(f"error: {exc}\n")
+    err.flush()
+
+
+async def _run(args: argparse.Namespace, out: TextIO) -> int:
+    async with await Client.connect() as client:
+        return await HANDLERS[args.command](client, args, out)
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Run one parsed command; 0 on success, 1 with ``error: ...`` on stderr otherwise."""
+    # Buffer stdout so that a refused command prints nothing there, and so that
+    # virsh's trailing empty line follows only a success; net-event and net-edit
+    # talk to the user as they go.
+    streaming = args.command in ("net-event", "net-edit")
+    buffer = io.StringIO()
+    try:
+        status = asyncio.run(_run(args, out if streaming else buffer))
+    except (CommandError, VnetdError) as exc:
+        report(err, exc)
+        return 1
+    out.write(buffer.getvalue())
+    if status == 0 and not args.quiet and not getattr(args, "json", False):
+        out.write("\n")
+    out.flush()
+    return status

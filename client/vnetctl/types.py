@@ -1,0 +1,76 @@
+"""Plain values the client returns; no D-Bus types leak out of the library."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+class ListFlags(enum.IntFlag):
+    """``ListNetworks`` filter bits (libvirt's ``virConnectListAllNetworksFlags``); 0 is all."""
+
+    ALL = 0
+    ACTIVE = 1
+    INACTIVE = 2
+    PERSISTENT = 4
+    TRANSIENT = 8
+    AUTOSTART = 16
+    NO_AUTOSTART = 32
+
+
+class XmlFlags(enum.IntFlag):
+    NONE = 0
+    INACTIVE = 1  # the definition the next start will use
+
+
+class EventType(enum.IntEnum):
+    """Lifecycle event numbers as libvirt's ``virNetworkEventLifecycleType``."""
+
+    DEFINED = 0
+    UNDEFINED = 1
+    STARTED = 2
+    STOPPED = 3
+
+    @property
+    def label(self) -> str:
+        """The word virsh prints: ``Defined``, ``Started``..."""
+        return self.name.capitalize()
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    name: str
+    uuid: str
+    active: bool
+    persistent: bool
+    autostart: bool
+    bridge: str
+    forward_mode: str
+    path: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["path"]
+        return data
+
+
+@dataclass(frozen=True)
+class NetworkEvent:
+    """One ``NetworkEvent`` signal: ``event`` is an EventType when the number is known."""
+
+    path: str
+    name: str
+    event: EventType | int
+    detail: int
+
+    @property
+    def label(self) -> str:
+        return self.event.label if isinstance(self.event, EventType) else "unknown"
+
+
+def event_type(number: int) -> EventType | int:
+    try:
+        return EventType(number)
+    except ValueError:
+        return number
