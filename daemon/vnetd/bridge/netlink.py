@@ -213,21 +213,37 @@ class NetlinkBridge:
         name = validate_bridge_name(definition.bridge_name)
         wanted = wanted_addresses(definition)  # may raise InvalidArgument: before touching
         msg = await self._link(name)
+        created = msg is None
         if msg is not None:
             check_existing_link(definition, self._link_fact(msg),
                                 await self._addresses(msg["index"]))
         else:
-            msg = await self._create(definition, name)
+            msg, created = await self._create(definition, name)
         index: int = msg["index"]
+        try:
+            await self._reconcile_link(definition, name, msg)
+            self._set_ipv6_sysctls(name, any(a.version == 6 for a in wanted))
+            await self._ensure_addresses(name, index, wanted)
+            if not msg["flags"] & IFF_UP:
+                await self._call(f"bringing bridge {name} up",
+                                 "link", "set", index=index, state="up")
+            await self._ensure_routes(definition, name, index)
+        except BaseException:
+            # All or nothing for a bridge this call made; an adopted one is left as it
+            # was found plus what was completed, for the next attempt to finish.
+            if created:
+                await self._delete_quietly(name, index)
+            raise
         self._managed[index] = name
-        await self._reconcile_link(definition, name, msg)
-        self._set_ipv6_sysctls(name, any(a.version == 6 for a in wanted))
-        await self._ensure_addresses(name, index, wanted)
-        if not msg["flags"] & IFF_UP:
-            await self._call(f"bringing bridge {name} up",
-                             "link", "set", index=index, state="up")
-        await self._ensure_routes(definition, name, index)
         return index
+
+    async def _delete_quietly(self, name: str, index: int) -> None:
+        ipr = await self._sock()
+        try:
+            await ipr.link("del", index=index)
+        except NetlinkError as exc:
+            if exc.code != errno.ENODEV:
+                log.warning("could not delete half-built bridge %s: %s", name, _reason(exc))
 
     async def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
         ipr = await self._sock()
@@ -236,7 +252,8 @@ class NetlinkBridge:
         except NetlinkError as exc:
             raise Failed(f"{what} failed: {_reason(exc)}") from exc
 
-    async def _create(self, definition: NetworkDefinition, name: str) -> Any:
+    async def _create(self, definition: NetworkDefinition, name: str) -> tuple[Any, bool]:
+        """The new bridge's link message, and whether this call made it."""
         spec: dict[str, Any] = {"ifname": name, "kind": "bridge",
                                 "br_stp_state": int(_stp(definition)),
                                 # Applied before STP starts, which then clamps it.
@@ -257,11 +274,11 @@ class NetlinkBridge:
                 raise Failed(f"creating bridge {name} failed: {_reason(exc)}") from exc
             check_existing_link(definition, self._link_fact(existing),
                                 await self._addresses(existing["index"]))
-            return existing
+            return existing, False
         created = await self._link(name)
         if created is None:
             raise Failed(f"bridge {name} vanished right after it was created")
-        return created
+        return created, True
 
     async def _reconcile_link(self, definition: NetworkDefinition, name: str,
                               msg: Any) -> None:

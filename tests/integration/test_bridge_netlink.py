@@ -1,0 +1,347 @@
+"""The netlink bridge backend against a real kernel, inside a fresh namespace.
+
+The backend acts in the namespace of its process, so every call runs in a Python
+subprocess under ``ip netns exec``; results come back as JSON and the kernel's view is
+read with ``ip -j`` inside the same namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from typing import Any
+
+import pytest
+
+from tests.integration.netns import Namespace
+
+pytestmark = pytest.mark.integration
+
+BR = "vnbr0"
+MAC = "52:54:00:12:34:56"
+
+DEFAULT_DEF = f"""NetworkDefinition(
+    name="t1", bridge=Bridge(name={BR!r}), mac={MAC!r}, mtu=1400,
+    ips=(IpConfig(address="192.168.150.1", prefix=24),
+         IpConfig(address="192.168.151.1", netmask="255.255.255.0"),
+         IpConfig(address="fd00:150::1", family="ipv6", prefix=64)),
+    routes=(Route(address="10.77.0.0", prefix=16, gateway="192.168.150.9"),
+            Route(address="fd00:77::", prefix=64, gateway="fd00:150::9", family="ipv6",
+                  metric=5)))"""
+
+DRIVER = r'''
+import asyncio, json, sys, time
+from vnetd.bridge import NetlinkBridge
+from vnetd.errors import VnetdError
+from vnetd.model import Bridge, IpConfig, NetworkDefinition, Route
+
+definition = %(definition)s
+
+async def main():
+    backend = NetlinkBridge()
+    results = []
+    for op in json.loads(sys.argv[1]):
+        started = time.monotonic()
+        try:
+            if op == "check":
+                value = await backend.check_conflicts(definition)
+            elif op == "ensure":
+                value = await backend.ensure(definition)
+            elif op == "remove":
+                value = await backend.remove(definition.bridge.name)
+            elif op == "inspect":
+                state = await backend.inspect(definition.bridge.name)
+                value = None if state is None else state.__dict__
+            elif op == "names":
+                value = sorted(await backend.interface_names())
+            elif op.startswith("isolate:"):
+                value = await backend.set_port_isolated(op.split(":", 1)[1])
+            else:
+                raise SystemExit("unknown op " + op)
+            results.append({"op": op, "ok": True, "value": value})
+        except VnetdError as exc:
+            results.append({"op": op, "ok": False, "error": type(exc).__name__,
+                            "message": exc.message})
+        results[-1]["seconds"] = time.monotonic() - started
+    await backend.close()
+    print(json.dumps(results))
+
+asyncio.run(main())
+'''
+
+
+def backend(ns: Namespace, *ops: str, definition: str = DEFAULT_DEF) -> list[dict[str, Any]]:
+    proc = ns.python(DRIVER % {"definition": definition}, json.dumps(list(ops)),
+                     env={"PYTHONWARNINGS": "error"})
+    results: list[dict[str, Any]] = json.loads(proc.stdout.strip().splitlines()[-1])
+    # A missing await only warns: it must not go unseen.
+    assert "Warning" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    return results
+
+
+def ok(result: dict[str, Any]) -> Any:
+    assert result["ok"], result
+    return result["value"]
+
+
+def link(ns: Namespace, name: str) -> dict[str, Any] | None:
+    proc = ns.run("ip", "-j", "-d", "link", "show", "dev", name, check=False)
+    if proc.returncode != 0:
+        return None
+    found: list[dict[str, Any]] = json.loads(proc.stdout)
+    return found[0]
+
+
+def addresses(ns: Namespace, name: str) -> dict[str, dict[str, Any]]:
+    data: list[dict[str, Any]] = ns.ip_json("addr", "show", "dev", name)  # type: ignore[assignment]
+    return {f"{a['local']}/{a['prefixlen']}": a for a in data[0]["addr_info"]}
+
+
+def routes(ns: Namespace, family: str) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = ns.ip_json(family, "route", "show", "table", "main")  # type: ignore[assignment]
+    return data
+
+
+def sysctl(ns: Namespace, name: str, key: str) -> str:
+    return ns.run("cat", f"/proc/sys/net/ipv6/conf/{name}/{key}").stdout.strip()
+
+
+def kernel_view(ns: Namespace) -> tuple[str, str, str, str]:
+    """Everything ``ensure`` may change, in a form that compares across calls."""
+    lk = ns.run("ip", "-j", "-d", "link", "show", "dev", BR).stdout
+    data = json.loads(lk)[0]
+    info = data["linkinfo"]["info_data"]
+    summary = json.dumps([data["address"], data["mtu"], data["flags"], info["stp_state"],
+                          info["forward_delay"]])
+    return (summary, ns.run("ip", "-j", "addr", "show", "dev", BR).stdout,
+            ns.run("ip", "-j", "-4", "route").stdout, ns.run("ip", "-j", "-6", "route").stdout)
+
+
+def assert_fully_built(ns: Namespace) -> None:
+    data = link(ns, BR)
+    assert data is not None
+    assert data["linkinfo"]["info_kind"] == "bridge"
+    assert data["address"] == MAC
+    assert data["mtu"] == 1400
+    assert "UP" in data["flags"]
+    info = data["linkinfo"]["info_data"]
+    assert info["stp_state"] == 1  # <bridge stp> defaults to on
+    # delay 0 with STP on: the kernel holds the 2 s minimum (200 centiseconds).
+    assert info["forward_delay"] == 200
+    addrs = addresses(ns, BR)
+    assert {"192.168.150.1/24", "192.168.151.1/24", "fd00:150::1/64"} <= set(addrs)
+    assert addrs["192.168.151.1/24"]["broadcast"] == "192.168.151.255"
+    assert addrs["fd00:150::1/64"].get("nodad") is True
+    assert "tentative" not in addrs["fd00:150::1/64"]
+    v4 = {(r["dst"], r.get("gateway"), r.get("metric")) for r in routes(ns, "-4")
+          if r.get("dev") == BR}
+    assert ("10.77.0.0/16", "192.168.150.9", 1) in v4
+    v6 = {(r["dst"], r.get("gateway"), r.get("metric")) for r in routes(ns, "-6")
+          if r.get("dev") == BR}
+    assert ("fd00:77::/64", "fd00:150::9", 5) in v6
+    assert sysctl(ns, BR, "accept_ra") == "0"
+    assert sysctl(ns, BR, "autoconf") == "0"
+    assert sysctl(ns, BR, "disable_ipv6") == "0"
+
+
+def test_ensure_builds_the_bridge(host_ns: Namespace) -> None:
+    check, ensure, inspect = backend(host_ns, "check", "ensure", "inspect")
+    ok(check)
+    ifindex = ok(ensure)
+    print(f"\nbridge ensure took {ensure['seconds'] * 1000:.1f} ms")
+    assert_fully_built(host_ns)
+    state = ok(inspect)
+    assert state["ifindex"] == ifindex == link(host_ns, BR)["ifindex"]  # type: ignore[index]
+    assert state["up"] is True
+    assert state["mac"] == MAC and state["mtu"] == 1400
+    assert set(state["addresses"]) == {"192.168.150.1/24", "192.168.151.1/24",
+                                       "fd00:150::1/64"}
+
+
+def test_stp_off_and_delay(host_ns: Namespace) -> None:
+    definition = ('NetworkDefinition(name="t2", bridge=Bridge(name="vnbr1", stp=False, '
+                  'delay=3), ips=(IpConfig(address="10.10.0.1", prefix=24),))')
+    ok(backend(host_ns, "ensure", definition=definition)[0])
+    info = link(host_ns, "vnbr1")["linkinfo"]["info_data"]  # type: ignore[index]
+    assert info["stp_state"] == 0
+    assert info["forward_delay"] == 300  # centiseconds
+    # No IPv6 address on the network: IPv6 is off on the bridge, as libvirt does.
+    assert sysctl(host_ns, "vnbr1", "disable_ipv6") == "1"
+
+
+def test_second_ensure_changes_nothing(host_ns: Namespace) -> None:
+    ok(backend(host_ns, "ensure")[0])
+    before = kernel_view(host_ns)
+    monitor = host_ns.popen("ip", "monitor", "link", "address", "route")
+    time.sleep(0.3)  # let the monitor subscribe before the second run
+    again = backend(host_ns, "check", "ensure")
+    time.sleep(0.3)
+    monitor.terminate()
+    events, _ = monitor.communicate(timeout=5)
+    ok(again[0])
+    ok(again[1])
+    print(f"\nsecond (no-op) ensure took {again[1]['seconds'] * 1000:.1f} ms")
+    assert events == "", f"a second ensure changed the kernel state:\n{events}"
+    assert kernel_view(host_ns) == before
+
+
+def test_partial_state_is_completed_and_extras_kept(host_ns: Namespace) -> None:
+    # What a crash half way through a first ensure could leave: the bridge with its MAC,
+    # one address, down, STP off; plus a route someone else put on it.
+    host_ns.run("ip", "link", "add", BR, "address", MAC, "type", "bridge", "stp_state", "0")
+    host_ns.run("ip", "addr", "add", "192.168.150.1/24", "dev", BR)
+    host_ns.run("ip", "link", "set", BR, "up")
+    host_ns.run("ip", "route", "add", "10.88.0.0/16", "via", "192.168.150.20", "dev", BR)
+    host_ns.run("ip", "link", "set", BR, "down")
+    ifindex = link(host_ns, BR)["ifindex"]  # type: ignore[index]
+    check, ensure = backend(host_ns, "check", "ensure")
+    ok(check)
+    assert ok(ensure) == ifindex  # adopted, not recreated
+    assert_fully_built(host_ns)
+    # the 10.88 route went with the link going down; the address someone added stays
+    assert "192.168.150.1/24" in addresses(host_ns, BR)
+
+
+def test_remove_is_idempotent(host_ns: Namespace) -> None:
+    ensure, remove1, remove2, inspect = backend(host_ns, "ensure", "remove", "remove", "inspect")
+    ok(ensure)
+    ok(remove1)
+    ok(remove2)
+    assert ok(inspect) is None
+    assert link(host_ns, BR) is None
+    assert not [r for r in routes(host_ns, "-4") if r.get("dev") == BR]
+
+
+def test_veth_with_the_bridge_name_is_refused_untouched(host_ns: Namespace) -> None:
+    host_ns.run("ip", "link", "add", BR, "type", "veth", "peer", "name", "vnpeer0")
+    before = host_ns.run("ip", "-j", "-d", "addr", "show").stdout
+    check, ensure, remove, inspect, names = backend(host_ns, "check", "ensure", "remove",
+                                                    "inspect", "names")
+    for result in (check, ensure):
+        assert not result["ok"]
+        assert result["error"] == "Conflict"
+        assert f"in use by interface {BR} (a veth, not a bridge)" in result["message"]
+    ok(remove)  # not ours: left alone, without an error
+    assert ok(inspect) is None
+    assert BR in ok(names)
+    assert host_ns.run("ip", "-j", "-d", "addr", "show").stdout == before
+    assert link(host_ns, BR)["linkinfo"]["info_kind"] == "veth"  # type: ignore[index]
+
+
+def test_bridge_with_foreign_address_is_refused(host_ns: Namespace) -> None:
+    host_ns.run("ip", "link", "add", BR, "address", MAC, "type", "bridge")
+    host_ns.run("ip", "addr", "add", "192.168.150.1/24", "dev", BR)  # ours
+    host_ns.run("ip", "addr", "add", "172.16.5.1/24", "dev", BR)  # not ours
+    before = kernel_view(host_ns)
+    (check,) = backend(host_ns, "check")
+    assert check["error"] == "Conflict"
+    assert "carries 172.16.5.1/24" in check["message"]
+    assert kernel_view(host_ns) == before
+
+
+@pytest.mark.parametrize(("family", "route"), [
+    ("-4", "192.168.0.0/16"),       # wider than the network's 192.168.150.0/24
+    ("-4", "192.168.151.0/24"),     # identical to its second subnet
+    ("-6", "fd00:150::/48"),
+])
+def test_overlapping_route_on_another_interface_is_refused(host_ns: Namespace, family: str,
+                                                           route: str) -> None:
+    host_ns.run("ip", "link", "add", "oth0", "type", "veth", "peer", "name", "oth1")
+    host_ns.run("ip", "link", "set", "oth0", "up")
+    host_ns.run("ip", "link", "set", "oth1", "up")
+    host_ns.run("ip", family, "route", "add", route, "dev", "oth0")
+    (check,) = backend(host_ns, "check")
+    assert check["error"] == "Conflict"
+    assert "Network is already in use by interface oth0" in check["message"]
+    assert link(host_ns, BR) is None  # nothing was built
+
+
+def test_adjacent_route_is_no_conflict(host_ns: Namespace) -> None:
+    host_ns.run("ip", "link", "add", "oth0", "type", "veth", "peer", "name", "oth1")
+    host_ns.run("ip", "link", "set", "oth0", "up")
+    host_ns.run("ip", "route", "add", "192.168.152.0/24", "dev", "oth0")
+    host_ns.run("ip", "route", "add", "default", "dev", "oth0")
+    check, ensure = backend(host_ns, "check", "ensure")
+    ok(check)
+    ok(ensure)
+
+
+def test_failed_ensure_removes_the_bridge_it_made(host_ns: Namespace) -> None:
+    # A gateway outside every subnet of the bridge: the kernel refuses the route, after
+    # the bridge, its addresses and its state were already made.
+    definition = (f'NetworkDefinition(name="t3", bridge=Bridge(name={BR!r}), '
+                  'ips=(IpConfig(address="10.10.0.1", prefix=24),), '
+                  'routes=(Route(address="10.99.0.0", prefix=16, gateway="10.200.0.1"),))')
+    (ensure,) = backend(host_ns, "ensure", definition=definition)
+    assert ensure["error"] == "Failed"
+    assert "<route address='10.99.0.0' gateway='10.200.0.1'>" in ensure["message"]
+    assert link(host_ns, BR) is None
+
+
+def test_port_isolation(host_ns: Namespace) -> None:
+    ok(backend(host_ns, "ensure")[0])
+    host_ns.run("ip", "link", "add", "vnport0", "type", "veth", "peer", "name", "vnport1")
+    host_ns.run("ip", "link", "set", "vnport0", "master", BR)
+    ok(backend(host_ns, "isolate:vnport0")[0])
+    slave = link(host_ns, "vnport0")["linkinfo"]["info_slave_data"]  # type: ignore[index]
+    assert slave["isolated"] is True
+    (missing,) = backend(host_ns, "isolate:nonexist0")
+    assert missing["error"] == "Failed"
+
+
+WATCH = r'''
+import asyncio, json
+from pyroute2 import AsyncIPRoute
+from vnetd.bridge import NetlinkBridge
+from vnetd.model import Bridge, IpConfig, NetworkDefinition
+
+definition = NetworkDefinition(name="w", bridge=Bridge(name="vnbrw"),
+                               ips=(IpConfig(address="10.30.0.1", prefix=24),))
+other = NetworkDefinition(name="o", bridge=Bridge(name="vnbro"),
+                          ips=(IpConfig(address="10.31.0.1", prefix=24),))
+
+async def main():
+    backend = NetlinkBridge()
+    seen = []
+    listening = asyncio.Event()
+    task = asyncio.create_task(backend.watch(seen.append, listening.set))
+    await listening.wait()
+    await backend.ensure(definition)
+    await backend.ensure(other)
+    await backend.remove("vnbro")  # removed by vnetd itself: no event
+    async with AsyncIPRoute() as ipr:  # someone else meddles
+        index = (await ipr.link_lookup(ifname="vnbrw"))[0]
+        await ipr.addr("del", index=index, address="10.30.0.1", prefixlen=24)
+        await ipr.link("del", index=index)
+    for _ in range(100):
+        if any(e.what == "link-removed" for e in seen):
+            break
+        await asyncio.sleep(0.02)
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    await backend.close()
+    print(json.dumps([[e.bridge, e.what, e.address] for e in seen]))
+
+asyncio.run(main())
+'''
+
+
+def test_watch_reports_removal_behind_our_back(host_ns: Namespace) -> None:
+    proc = host_ns.python(WATCH, env={"PYTHONWARNINGS": "error"})
+    assert "Warning" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    events = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert ["vnbrw", "address-removed", "10.30.0.1/24"] in events
+    assert ["vnbrw", "link-removed", None] in events
+    assert all(e[0] == "vnbrw" for e in events)
+
+
+def test_python_subprocess_is_in_the_namespace(host_ns: Namespace) -> None:
+    """Guard: the backend's process must not see the machine's own interfaces."""
+    (names,) = backend(host_ns, "names")
+    assert ok(names) == ["lo"]
+    assert subprocess.run(["ip", "netns", "identify"], capture_output=True,
+                          text=True).stdout.strip() != host_ns.name
