@@ -1,0 +1,359 @@
+"""One supervised dnsmasq per network (the ``DhcpDnsBackend`` of ``vnetd.backends``).
+
+dnsmasq runs in the foreground as a child of the daemon, in its own session, with its
+output appended to a per-network log file: it keeps running when the daemon stops
+(networks outlive the daemon) and a later daemon adopts it by PID. Each process is
+watched through a pidfd in the event loop, so a death is seen at once whether or not
+the process is our child; it is restarted with backoff, and after too many quick
+deaths the exit callback reports that the network has no dnsmasq any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..backends import ExitCallback
+from ..errors import Failed
+from ..model import ForwardMode, NetworkDefinition
+from ..paths import Paths
+from . import process
+from .config import (
+    FULL_CAPS,
+    DaemonSettings,
+    DnsmasqCaps,
+    DnsmasqFiles,
+    dhcp_ip,
+    render_addnhosts,
+    render_config,
+    render_hostsfile,
+)
+
+log = logging.getLogger(__name__)
+
+RestartCallbackType = Callable[[str, int], None]
+"""Called with (network name, new pid) after an automatic restart."""
+
+_NO_DNSMASQ_MODES = frozenset({ForwardMode.BRIDGE, ForwardMode.PRIVATE, ForwardMode.VEPA,
+                               ForwardMode.PASSTHROUGH, ForwardMode.HOSTDEV})
+
+
+class DnsmasqStartError(Failed):
+    """dnsmasq exited or hung before it was ready; the message carries its own words."""
+
+    def __init__(self, message: str, status: int | None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    #: Wait before the n-th consecutive restart (the last value repeats).
+    delays: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 4.0)
+    #: A process that ran shorter than this died "quickly".
+    quick_seconds: float = 30.0
+    #: Give up after this many consecutive quick deaths.
+    max_quick_deaths: int = 5
+
+
+@dataclass
+class _Proc:
+    pid: int
+    pidfd: int
+    child: bool  # started by this daemon (we reap it) or adopted (its parent reaps it)
+    started: float
+    exited: asyncio.Future[int | None] = field(repr=False)
+    stopping: bool = False
+
+
+class DnsmasqSupervisor:
+    def __init__(self, paths: Paths, *, binary: str | None = None, user: str | None = None,
+                 caps: DnsmasqCaps = FULL_CAPS, policy: RestartPolicy | None = None,
+                 start_timeout: float = 10.0, stop_timeout: float = 3.0) -> None:
+        self._paths = paths
+        self._binary = binary
+        self._user = user
+        self._caps = caps
+        self._policy = policy or RestartPolicy()
+        self._start_timeout = start_timeout
+        self._stop_timeout = stop_timeout
+        self._definitions: dict[str, NetworkDefinition] = {}
+        self._procs: dict[str, _Proc] = {}
+        self._restarts: dict[str, asyncio.Task[None]] = {}
+        self._quick_deaths: dict[str, int] = {}
+        self._on_exit: ExitCallback = lambda name, status: None
+        self._on_restart: RestartCallbackType = lambda name, pid: None
+
+    # -- DhcpDnsBackend -------------------------------------------------------------
+
+    def needed(self, definition: NetworkDefinition) -> bool:
+        forward = definition.forward
+        if forward is not None and forward.effective_mode in _NO_DNSMASQ_MODES:
+            return False
+        if not definition.ips:
+            return False
+        if dhcp_ip(definition, 4) is not None or dhcp_ip(definition, 6) is not None:
+            return True
+        return definition.dns is None or definition.dns.enabled
+
+    async def start(self, definition: NetworkDefinition) -> int:
+        name = definition.name
+        files = self.files(name)
+        texts = self._render(definition, files)  # a refused value stops nothing
+        await self._stop_tracked(name)
+        await self._stop_stale(files)
+        self._write(texts, files)
+        proc = await self._spawn(name, files)
+        self._definitions[name] = definition
+        self._quick_deaths[name] = 0
+        self._track(name, proc)
+        return proc.pid
+
+    async def stop(self, network_name: str) -> None:
+        files = self.files(network_name)
+        await self._stop_tracked(network_name)
+        await self._stop_stale(files)
+        self._definitions.pop(network_name, None)
+        self._quick_deaths.pop(network_name, None)
+        process.remove_quietly(files.conf, files.pid, files.hostsfile, files.addnhosts)
+
+    async def reload(self, definition: NetworkDefinition) -> None:
+        name = definition.name
+        proc = self._procs.get(name)
+        if proc is None or proc.exited.done():
+            if name in self._restarts:
+                # A restart is due: it will read the files written here.
+                files = self.files(name)
+                self._write(self._render(definition, files), files)
+                self._definitions[name] = definition
+                return
+            await self.start(definition)
+            return
+        files = self.files(name)
+        # The conf is rewritten too so that an automatic restart runs the current
+        # definition; a running dnsmasq only re-reads the two hosts files on SIGHUP.
+        self._write(self._render(definition, files), files)
+        self._definitions[name] = definition
+        self._signal(proc, signal.SIGHUP)
+
+    async def adopt(self, definition: NetworkDefinition, pid: int) -> bool:
+        name = definition.name
+        files = self.files(name)
+        if not process.is_dnsmasq_for(pid, files.conf):
+            return False
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return False
+        # The PID could have been reused between the check and pidfd_open: check again
+        # now that the pidfd pins the process.
+        if not process.is_dnsmasq_for(pid, files.conf):
+            os.close(pidfd)
+            return False
+        await self._stop_tracked(name)
+        loop = asyncio.get_running_loop()
+        proc = _Proc(pid=pid, pidfd=pidfd, child=False, started=time.monotonic(),
+                     exited=loop.create_future())
+        self._watch(name, proc)
+        self._definitions[name] = definition
+        self._quick_deaths[name] = 0
+        self._track(name, proc)
+        return True
+
+    def pid(self, network_name: str) -> int | None:
+        proc = self._procs.get(network_name)
+        return None if proc is None or proc.exited.done() else proc.pid
+
+    def set_exit_callback(self, callback: ExitCallback) -> None:
+        self._on_exit = callback
+
+    # -- extras -----------------------------------------------------------------------
+
+    def set_restart_callback(self, callback: RestartCallbackType) -> None:
+        """Called with (network name, new pid) after an automatic restart."""
+        self._on_restart = callback
+
+    def files(self, network_name: str) -> DnsmasqFiles:
+        return DnsmasqFiles.for_network(self._paths, network_name)
+
+    def close(self) -> None:
+        """Stop watching (daemon shutdown); the dnsmasq processes keep running."""
+        for task in self._restarts.values():
+            task.cancel()
+        self._restarts.clear()
+        loop = asyncio.get_running_loop()
+        for proc in self._procs.values():
+            if not proc.exited.done():
+                loop.remove_reader(proc.pidfd)
+                os.close(proc.pidfd)
+                proc.exited.cancel()
+        self._procs.clear()
+
+    # -- internals --------------------------------------------------------------------
+
+    def _settings(self) -> DaemonSettings:
+        if self._user is None:
+            self._user = process.default_user()
+        return DaemonSettings(user=self._user)
+
+    def _render(self, definition: NetworkDefinition, files: DnsmasqFiles) -> dict[Path, str]:
+        """Every file's text, rendered before anything is touched."""
+        return {
+            files.hostsfile: render_hostsfile(definition),
+            files.addnhosts: render_addnhosts(definition),
+            files.conf: render_config(definition, files, caps=self._caps,
+                                      daemon=self._settings()),
+        }
+
+    def _write(self, texts: dict[Path, str], files: DnsmasqFiles) -> None:
+        files.conf.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        process.check_reachable(files.hostsfile, self._settings().user)
+        for path, text in texts.items():
+            process.write_atomic(path, text, 0o644)
+
+    async def _spawn(self, name: str, files: DnsmasqFiles) -> _Proc:
+        binary = self._binary or process.find_binary()
+        process.remove_quietly(files.pid)
+        offset = process.log_size(files.log)
+        argv = [binary, "--keep-in-foreground", f"--conf-file={files.conf}"]
+        pid = process.spawn_detached(argv, files.log)
+        loop = asyncio.get_running_loop()
+        proc = _Proc(pid=pid, pidfd=os.pidfd_open(pid), child=True, started=time.monotonic(),
+                     exited=loop.create_future())
+        self._watch(name, proc)
+        try:
+            await self._wait_ready(name, proc, files, offset)
+        except BaseException:
+            await self._terminate(proc)
+            raise
+        return proc
+
+    async def _wait_ready(self, name: str, proc: _Proc, files: DnsmasqFiles,
+                          offset: int) -> None:
+        """Ready once dnsmasq wrote its pid file: it does so after binding every DHCP
+        and DNS socket, so from then on queries are queued for it, not refused."""
+        deadline = time.monotonic() + self._start_timeout
+        delay = 0.002
+        while True:
+            if proc.exited.done():
+                status = proc.exited.result()
+                words = process.log_tail(files.log, offset) or "no message"
+                raise DnsmasqStartError(
+                    f"dnsmasq for network {name!r} failed to start "
+                    f"(exit status {status}): {words}", status)
+            if process.read_pid(files.pid) == proc.pid:
+                return
+            if time.monotonic() > deadline:
+                raise DnsmasqStartError(
+                    f"dnsmasq for network {name!r} was not ready after "
+                    f"{self._start_timeout:g} s: {process.log_tail(files.log, offset)}", None)
+            await asyncio.wait({proc.exited}, timeout=delay)
+            delay = min(delay * 2, 0.05)
+
+    def _watch(self, name: str, proc: _Proc) -> None:
+        asyncio.get_running_loop().add_reader(proc.pidfd, self._on_pidfd, name, proc)
+
+    def _on_pidfd(self, name: str, proc: _Proc) -> None:
+        asyncio.get_running_loop().remove_reader(proc.pidfd)
+        os.close(proc.pidfd)
+        status = process.reap(proc.pid) if proc.child else None
+        if not proc.exited.done():
+            proc.exited.set_result(status)
+        if proc.stopping or self._procs.get(name) is not proc:
+            return
+        del self._procs[name]
+        lived = time.monotonic() - proc.started
+        log.warning("dnsmasq of network %s (pid %d) exited with status %s after %.1f s",
+                    name, proc.pid, status, lived)
+        self._after_death(name, status, lived)
+
+    def _after_death(self, name: str, status: int | None, lived: float) -> None:
+        definition = self._definitions.get(name)
+        if definition is None:
+            return
+        policy = self._policy
+        quick = self._quick_deaths.get(name, 0) if lived < policy.quick_seconds else 0
+        quick += 1
+        self._quick_deaths[name] = quick
+        if quick > policy.max_quick_deaths:
+            log.error("dnsmasq of network %s died %d times in a row; giving up", name,
+                      quick)
+            self._definitions.pop(name, None)
+            self._quick_deaths.pop(name, None)
+            self._on_exit(name, status)
+            return
+        delay = policy.delays[min(quick, len(policy.delays)) - 1]
+        self._restarts[name] = asyncio.get_running_loop().create_task(
+            self._restart_later(name, delay), name=f"dnsmasq-restart-{name}")
+
+    async def _restart_later(self, name: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        files = self.files(name)
+        started = time.monotonic()
+        try:
+            proc = await self._spawn(name, files)
+        except Failed as exc:
+            log.error("restarting dnsmasq of network %s failed: %s", name, exc)
+            self._restarts.pop(name, None)
+            status = exc.status if isinstance(exc, DnsmasqStartError) else None
+            self._after_death(name, status, time.monotonic() - started)
+            return
+        self._restarts.pop(name, None)
+        self._track(name, proc)
+        log.info("restarted dnsmasq of network %s as pid %d", name, proc.pid)
+        self._on_restart(name, proc.pid)
+
+    def _track(self, name: str, proc: _Proc) -> None:
+        self._procs[name] = proc
+
+    def _signal(self, proc: _Proc, signum: int) -> None:
+        if proc.exited.done():
+            return
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(proc.pidfd, signum)
+
+    async def _terminate(self, proc: _Proc) -> None:
+        proc.stopping = True
+        self._signal(proc, signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(proc.exited), self._stop_timeout)
+            return
+        log.warning("dnsmasq pid %d ignored SIGTERM; killing it", proc.pid)
+        self._signal(proc, signal.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(proc.exited), self._stop_timeout)
+
+    async def _stop_tracked(self, name: str) -> None:
+        task = self._restarts.pop(name, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        proc = self._procs.pop(name, None)
+        if proc is not None:
+            await self._terminate(proc)
+
+    async def _stop_stale(self, files: DnsmasqFiles) -> None:
+        """End a dnsmasq of this network that nobody watches (left by a crashed daemon)."""
+        pid = process.read_pid(files.pid)
+        if pid is None or not process.is_dnsmasq_for(pid, files.conf):
+            return
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return
+        if not process.is_dnsmasq_for(pid, files.conf):
+            os.close(pidfd)
+            return
+        loop = asyncio.get_running_loop()
+        proc = _Proc(pid=pid, pidfd=pidfd, child=False, started=time.monotonic(),
+                     exited=loop.create_future(), stopping=True)
+        self._watch("", proc)
+        await self._terminate(proc)
