@@ -27,7 +27,7 @@ from .errors import AlreadyExists, Conflict, Failed, InvalidArgument, InvalidSta
 from .model import NetworkDefinition
 from .netxml import format_network, parse_network
 from .runner import NetworkRunner, RuntimeFacts
-from .store import RuntimeStatus, Store
+from .store import RuntimeStatus, Store, atomic_write
 from .testhooks import checkpoint
 
 log = logging.getLogger(__name__)
@@ -391,8 +391,13 @@ class Manager:
         for name, status in statuses.items():
             await self._adopt(name, status)
         await self._clear_leftovers()
-        if default_network and not stored and not statuses and not self.networks:
-            await self._define_default()
+        # Like libvirt's package, only a fresh install gets "default": once the admin has
+        # removed it, it stays removed.
+        marker = self.store.paths.config_dir / ".initialized"
+        if not marker.exists():
+            if default_network and not stored and not statuses and not self.networks:
+                await self._define_default()
+            atomic_write(marker, "vnetd has run here; the default network is not redefined\n")
         # Listeners (the bus) attach after startup and export what exists then.
         if autostart:
             await self.autostart_all()

@@ -1,0 +1,106 @@
+"""libvirt's lifecycle semantics, on a real daemon: pending definitions, transient networks,
+autostart across daemon restarts, and the default network of a fresh install."""
+
+from __future__ import annotations
+
+import time
+
+from tests.integration.busapi import MANAGER, MGR_IFACE, Api, network_xml
+from tests.integration.daemon_harness import Daemon
+from tests.integration.netns import Topology
+
+
+def test_define_on_running_network_is_pending_until_restart(vnetd_daemon: Daemon,
+                                                            topology: Topology) -> None:
+    vnetd_daemon.start("--no-default-network")
+    api = Api(vnetd_daemon)
+    path = api.define(network_xml("pend", 10, bridge="vpend"))
+    api.net(path, "Start")
+    api.define(network_xml("pend", 10, bridge="vpend", mode="route"))
+    assert "mode='nat'" in api.xml(path, 0)
+    assert "mode='route'" in api.xml(path, 1)
+    assert api.prop(path, "ForwardMode") == "nat"
+    api.net(path, "Destroy")
+    assert "mode='route'" in api.xml(path, 0)
+    api.net(path, "Start")
+    assert api.prop(path, "ForwardMode") == "route"
+
+
+def test_transient_network_disappears_when_destroyed(vnetd_daemon: Daemon,
+                                                     topology: Topology) -> None:
+    vnetd_daemon.start("--no-default-network")
+    api = Api(vnetd_daemon)
+    path = api.create(network_xml("tmp", 11, bridge="vtmp"))
+    assert api.prop(path, "Active") is True and api.prop(path, "Persistent") is False
+    assert not (vnetd_daemon.config_dir / "networks" / "tmp.xml").exists()
+    err = api.daemon.busctl("set-property", "org.vnetd1", path, "org.vnetd1.Network",
+                            "Autostart", "b", "true", check=False)
+    assert err.returncode != 0 and "transient" in err.stderr
+    api.net(path, "Destroy")
+    assert "no network with matching name" in api.error(MANAGER, MGR_IFACE, "LookupByName",
+                                                         "s", "tmp")
+    assert topology.host.run("ip", "link", "show", "vtmp", check=False).returncode != 0
+
+
+def test_undefine_running_persistent_network_makes_it_transient(vnetd_daemon: Daemon) -> None:
+    vnetd_daemon.start("--no-default-network")
+    api = Api(vnetd_daemon)
+    path = api.define(network_xml("und", 12))
+    api.net(path, "Start")
+    api.net(path, "Undefine")
+    assert api.prop(path, "Persistent") is False and api.prop(path, "Active") is True
+    assert not (vnetd_daemon.config_dir / "networks" / "und.xml").exists()
+    api.net(path, "Destroy")
+    assert api.list() == []
+
+
+def test_running_networks_survive_daemon_stop_and_autostart_applies(
+        vnetd_daemon: Daemon, topology: Topology) -> None:
+    vnetd_daemon.start("--no-default-network")
+    api = Api(vnetd_daemon)
+    running = api.define(network_xml("keep", 13, bridge="vkeep"))
+    api.net(running, "Start")
+    auto = api.define(network_xml("auto", 14, bridge="vauto"))
+    api.set_prop(auto, "Autostart", "b", "true")
+    assert (vnetd_daemon.config_dir / "networks" / "autostart" / "auto.xml").is_symlink()
+    transient = api.create(network_xml("trans", 15, bridge="vtrans"))
+    dnsmasq_before = sorted(topology.host.run("pgrep", "-x", "dnsmasq", check=False)
+                            .stdout.split())
+    assert vnetd_daemon.stop() == 0
+    # The daemon is gone; its networks are not.
+    assert topology.host.run("ip", "link", "show", "vkeep").returncode == 0
+    assert topology.host.run("ip", "link", "show", "vtrans").returncode == 0
+    assert sorted(topology.host.run("pgrep", "-x", "dnsmasq", check=False).stdout.split()) \
+        == dnsmasq_before
+    vnetd_daemon.start("--no-default-network")
+    assert api.prop(running, "Active") is True
+    assert api.prop(auto, "Active") is True and api.prop(auto, "Autostart") is True
+    assert api.prop(transient, "Active") is True and api.prop(transient, "Persistent") is False
+    for pid in dnsmasq_before:
+        assert topology.host.run("kill", "-0", pid, check=False).returncode == 0, \
+            "dnsmasq was restarted instead of adopted"
+
+
+def test_default_network_on_fresh_install(vnetd_daemon: Daemon, topology: Topology) -> None:
+    vnetd_daemon.start()
+    api = Api(vnetd_daemon)
+    path = api.lookup("default")
+    assert api.prop(path, "Active") is True and api.prop(path, "Autostart") is True
+    assert api.prop(path, "BridgeName") == "virbr0"
+    addrs = topology.host.ip_json("addr", "show", "virbr0")
+    assert isinstance(addrs, list)
+    assert any(a.get("local") == "192.168.122.1" and a.get("prefixlen") == 24
+               for a in addrs[0]["addr_info"])
+    xml = api.xml(path)
+    assert "<range start='192.168.122.2' end='192.168.122.254'/>" in xml
+    guest = topology.add_guest("virbr0")
+    began = time.monotonic()
+    address = guest.dhcp()
+    print(f"default network: first lease {address} after {time.monotonic() - began:.3f}s")
+    assert address.startswith("192.168.122.")
+    # An admin who removed the default network keeps it removed across restarts.
+    api.net(path, "Destroy")
+    api.net(path, "Undefine")
+    vnetd_daemon.stop()
+    vnetd_daemon.start()
+    assert api.list() == []
