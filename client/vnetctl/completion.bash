@@ -1,0 +1,59 @@
+# bash completion for vnetctl: command names, options, and network names from the daemon.
+# Installed as /usr/share/bash-completion/completions/vnetctl; for a checkout:
+#   source client/vnetctl/completion.bash
+
+_vnetctl_commands="net-autostart net-create net-define net-destroy net-dumpxml net-edit net-event net-info net-list net-name net-start net-undefine net-uuid help"
+
+_vnetctl() {
+    local cur cmd i
+    cur="${COMP_WORDS[COMP_CWORD]}"
+    cmd=""
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case "${COMP_WORDS[i]}" in
+            -*) ;;
+            *) cmd="${COMP_WORDS[i]}"; break ;;
+        esac
+    done
+
+    if [[ -z "$cmd" ]]; then
+        COMPREPLY=($(compgen -W "$_vnetctl_commands -q --quiet --help --version" -- "$cur"))
+        return
+    fi
+
+    if [[ "$cur" == -* ]]; then
+        local opts
+        case "$cmd" in
+            net-list) opts="--all --inactive --persistent --transient --autostart --no-autostart --name --uuid --table --json" ;;
+            net-autostart) opts="--disable" ;;
+            net-dumpxml) opts="--inactive --json" ;;
+            net-event) opts="--event --loop --timeout --list --timestamp --json" ;;
+            net-info|net-name|net-uuid) opts="--json" ;;
+            *) opts="" ;;
+        esac
+        COMPREPLY=($(compgen -W "$opts --help" -- "$cur"))
+        return
+    fi
+
+    case "$cmd" in
+        help)
+            COMPREPLY=($(compgen -W "$_vnetctl_commands" -- "$cur")) ;;
+        net-define|net-create)
+            COMPREPLY=($(compgen -f -- "$cur")) ;;
+        net-event)
+            if [[ "${COMP_WORDS[COMP_CWORD-1]}" == "--event" ]]; then
+                COMPREPLY=($(compgen -W "lifecycle" -- "$cur"))
+            else
+                COMPREPLY=($(compgen -W "$(vnetctl -q net-list --all --name 2>/dev/null)" -- "$cur"))
+            fi ;;
+        net-start)
+            COMPREPLY=($(compgen -W "$(vnetctl -q net-list --inactive --name 2>/dev/null)" -- "$cur")) ;;
+        net-destroy)
+            COMPREPLY=($(compgen -W "$(vnetctl -q net-list --name 2>/dev/null)" -- "$cur")) ;;
+        net-name)
+            COMPREPLY=($(compgen -W "$(vnetctl -q net-list --all --uuid 2>/dev/null)" -- "$cur")) ;;
+        *)
+            COMPREPLY=($(compgen -W "$(vnetctl -q net-list --all --name 2>/dev/null)" -- "$cur")) ;;
+    esac
+}
+
+complete -F _vnetctl vnetctl

@@ -1,0 +1,81 @@
+"""virsh's output shapes, character for character (tools/virsh-network.c, vsh-table.c)."""
+
+from __future__ import annotations
+
+import json
+
+from vnetctl import output
+from vnetctl.types import EventType, NetworkEvent, NetworkInfo
+
+DEFAULT = NetworkInfo(name="default", uuid="3e3fce45-4f53-4fa7-bb32-11f34168b82b",
+                      active=True, persistent=True, autostart=True, bridge="virbr0",
+                      forward_mode="nat", path="/org/vnetd1/network/default")
+
+
+def test_net_list_table_matches_virsh() -> None:
+    assert output.net_list_table([DEFAULT]) == (
+        " Name      State    Autostart   Persistent\n"
+        "--------------------------------------------\n"
+        " default   active   yes         yes\n"
+    )
+
+
+def test_net_list_table_without_networks_is_header_only() -> None:
+    assert output.net_list_table([]) == (
+        " Name   State   Autostart   Persistent\n"
+        "----------------------------------------\n"
+    )
+
+
+def test_net_list_table_widens_to_longest_cell() -> None:
+    other = NetworkInfo(name="isolated-lab", uuid="u", active=False, persistent=False,
+                        autostart=False, bridge="", forward_mode="")
+    text = output.net_list_table([DEFAULT, other])
+    lines = text.splitlines()
+    assert lines[0] == " Name           State      Autostart   Persistent"
+    assert lines[1] == "-" * (12 + 3 + 8 + 3 + 9 + 3 + 10 + 3)
+    assert lines[2] == " default        active     yes         yes"
+    assert lines[3] == " isolated-lab   inactive   no          no"
+
+
+def test_net_list_names_and_uuids() -> None:
+    assert output.net_list_names([DEFAULT]) == "default\n"
+    assert output.net_list_uuids([DEFAULT]) == DEFAULT.uuid + "\n"
+
+
+def test_net_info_layout() -> None:
+    assert output.net_info(DEFAULT) == (
+        "Name:           default\n"
+        "UUID:           3e3fce45-4f53-4fa7-bb32-11f34168b82b\n"
+        "Active:         yes\n"
+        "Persistent:     yes\n"
+        "Autostart:      yes\n"
+        "Bridge:         virbr0\n"
+    )
+
+
+def test_net_info_omits_missing_bridge() -> None:
+    info = NetworkInfo("x", "u", False, False, False, "", "")
+    assert "Bridge:" not in output.net_info(info)
+    assert output.net_info(info).splitlines()[2] == "Active:         no"
+
+
+def test_event_lines() -> None:
+    event = NetworkEvent("/org/vnetd1/network/default", "default", EventType.STARTED, 0)
+    assert output.event_line(event) == "event 'lifecycle' for network default: Started\n"
+    assert output.event_line(event, "2024-01-01 00:00:00.000+0000") == (
+        "2024-01-01 00:00:00.000+0000: event 'lifecycle' for network default: Started\n")
+    unknown = NetworkEvent("/p", "n", 9, 0)
+    assert output.event_line(unknown).endswith(": unknown\n")
+    assert [EventType(i).label for i in range(4)] == ["Defined", "Undefined", "Started",
+                                                      "Stopped"]
+
+
+def test_json_shapes() -> None:
+    data = json.loads(output.to_json(DEFAULT.to_json()))
+    assert data == {"name": "default", "uuid": DEFAULT.uuid, "active": True,
+                    "persistent": True, "autostart": True, "bridge": "virbr0",
+                    "forward_mode": "nat"}
+    event = NetworkEvent("/p", "default", EventType.STOPPED, 0)
+    assert output.event_json(event) == {"event": "lifecycle", "network": "default",
+                                        "type": "Stopped", "number": 3, "detail": 0}
