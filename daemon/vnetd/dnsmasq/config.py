@@ -93,6 +93,8 @@ def render_config(definition: NetworkDefinition, files: DnsmasqFiles, *,
     if not bridge:
         raise InvalidArgument(f"network {name!r}: bridge name missing (allocate it first)")
     values.word(bridge, "bridge name")
+    for ip in d.ips:
+        _ip_address(ip)  # every address is checked, used in a line or not
     dns = d.dns
     want_dns = dns is None or dns.enabled
     lines = [

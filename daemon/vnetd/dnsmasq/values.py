@@ -23,6 +23,9 @@ def text(value: str, what: str) -> str:
     for char, name in _LINE_BREAKERS.items():
         if char in value:
             raise InvalidArgument(f"{what}: {value!r} contains {name}")
+    # No other control character has a business in a config line either.
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise InvalidArgument(f"{what}: {value!r} contains a control character")
     return value
 
 
