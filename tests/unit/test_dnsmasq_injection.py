@@ -137,3 +137,11 @@ def test_any_dhcp_host_name_stays_in_its_field(name: str) -> None:
         assert "," in name or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name)
         return
     assert text == f"52:54:00:00:00:01,192.168.122.5,{name}\n"
+
+
+def test_quote_in_network_name_cannot_reach_a_path() -> None:
+    # dnsmasq takes '"' in a conf line for quoting: the path would silently change.
+    definition = base(name='we"ird')
+    files = DnsmasqFiles.for_network(PATHS, 'we"ird')
+    with pytest.raises(InvalidArgument, match="hostsfile path"):
+        render_config(definition, files)

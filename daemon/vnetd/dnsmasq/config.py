@@ -156,9 +156,9 @@ def render_config(definition: NetworkDefinition, files: DnsmasqFiles, *,
     lines += _dhcp_lines(d)
     # Written even when empty, so that hosts added at run time need only a SIGHUP.
     if dhcp_ip(d, 4) is not None or dhcp_ip(d, 6) is not None:
-        lines.append(f"dhcp-hostsfile={values.text(str(files.hostsfile), 'hostsfile path')}")
+        lines.append(f"dhcp-hostsfile={values.path(str(files.hostsfile), 'hostsfile path')}")
     if want_dns:
-        lines.append(f"addn-hosts={values.text(str(files.addnhosts), 'addn-hosts path')}")
+        lines.append(f"addn-hosts={values.path(str(files.addnhosts), 'addn-hosts path')}")
     if d.mtu:
         lines.append(f"dhcp-option=option:mtu,{int(d.mtu)}")
     if dhcp_ip(d, 6) is not None:
@@ -179,7 +179,7 @@ def _dhcp_lines(d: NetworkDefinition) -> list[str]:
             if not tftp_enabled:
                 lines.append("enable-tftp")
                 tftp_enabled = True
-            lines.append(f"tftp-root={values.text(tftp_ip.tftp_root, 'ip tftp root')}")
+            lines.append(f"tftp-root={values.path(tftp_ip.tftp_root, 'ip tftp root')}")
     leases = 0
     for version in (4, 6):
         ip = dhcp_ip(d, version)
@@ -238,10 +238,10 @@ def _srv_line(srv: DnsSrv) -> str:
 def _daemon_lines(files: DnsmasqFiles, daemon: DaemonSettings) -> list[str]:
     return [
         DAEMON_SECTION_MARKER,
-        f"pid-file={values.text(str(files.pid), 'pid file path')}",
+        f"pid-file={values.path(str(files.pid), 'pid file path')}",
         # dnsmasq keeps the leases itself (no libvirt leaseshelper); the file is ours and
         # is kept across dnsmasq and daemon restarts, so guests keep their addresses.
-        f"dhcp-leasefile={values.text(str(files.leases), 'lease file path')}",
+        f"dhcp-leasefile={values.path(str(files.leases), 'lease file path')}",
         # Guests see the names this network defines, never the host's /etc/hosts.
         "no-hosts",
         # Drop root once the sockets are bound; bind-dynamic keeps the capabilities it needs.

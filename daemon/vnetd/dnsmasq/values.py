@@ -46,6 +46,15 @@ def word(value: str, what: str) -> str:
     return value
 
 
+def path(value: str, what: str) -> str:
+    """A file path: dnsmasq's conf reader removes '"' (quoting) and cuts at " #"."""
+    text(value, what)
+    if '"' in value or " #" in value or value != value.strip():
+        raise InvalidArgument(f"{what}: {value!r} cannot be written in a dnsmasq conf "
+                              "(a '\"' quotes, ' #' starts a comment, edge spaces are dropped)")
+    return value
+
+
 def address(value: str, what: str) -> IPAddress:
     """An IP address; formatted canonically like libvirt's virSocketAddrFormat."""
     text(value, what)
