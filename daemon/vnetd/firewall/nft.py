@@ -1,0 +1,180 @@
+"""Applier: installs the builder's rules through the official nftables binding.
+
+Every apply and remove is one ``json_cmd`` document, which libnftables sends as one
+netlink batch: the kernel commits all of it or none of it. Reads (``nft list``) are
+separate and never change anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import Conflict, Failed
+from ..model import NetworkDefinition
+from . import state as table_state
+from . import sysctl
+from .rules import (
+    FAMILY,
+    TABLE,
+    Json,
+    apply_commands,
+    build_network,
+    document,
+    is_network_chain,
+    remove_commands,
+)
+
+log = logging.getLogger(__name__)
+
+GUARD_ENV = "VNETD_TEST_GUARD"
+
+
+class NftContext(Protocol):
+    """The part of ``nftables.Nftables`` used here."""
+
+    def json_cmd(self, json_root: Json) -> tuple[int, Any, str]: ...
+
+
+def _netns_inode(path: str) -> int:
+    return os.stat(path).st_ino
+
+
+NETNS_DIR = Path("/run/netns")
+
+
+def check_guard(netns_dir: Path = NETNS_DIR) -> None:
+    """Tests set VNETD_TEST_GUARD=1: then refuse to touch the initial network
+    namespace (one mistyped command once put a table into a developer's ruleset)."""
+    if os.environ.get(GUARD_ENV) != "1":
+        return
+    try:
+        own = _netns_inode("/proc/self/ns/net")
+    except OSError as exc:
+        raise Failed(f"{GUARD_ENV}=1 but the network namespace cannot be checked: {exc}") from exc
+    refuse = False
+    with contextlib.suppress(OSError):  # /proc/1 is out of reach in some sandboxes
+        refuse = own == _netns_inode("/proc/1/ns/net")
+    # Tests only ever run inside namespaces made with `ip netns add`; requiring one of
+    # those works even where /proc/1 cannot be read.
+    named = set()
+    for entry in netns_dir.glob("*") if netns_dir.is_dir() else ():
+        with contextlib.suppress(OSError):
+            named.add(_netns_inode(str(entry)))
+    if refuse or own not in named:
+        raise Failed(f"{GUARD_ENV}=1: refusing to change nftables in the initial network "
+                     "namespace; run under `ip netns exec`")
+
+
+def _new_context() -> NftContext:
+    from nftables import Nftables
+
+    nft = Nftables()
+    nft.set_json_output(True)
+    return nft  # type: ignore[no-any-return]
+
+
+class NftFirewall:
+    """``FirewallBackend`` on table ``inet vnetd``."""
+
+    def __init__(self, context: NftContext | None = None,
+                 sysctl_root: Path = sysctl.PROC_SYS) -> None:
+        self._context = context
+        self._sysctl_root = sysctl_root
+        # A libnftables context is not thread-safe; the daemon may call from a worker.
+        self._lock = threading.Lock()
+
+    @property
+    def _nft(self) -> NftContext:
+        if self._context is None:
+            self._context = _new_context()
+        return self._context
+
+    # --- low level -------------------------------------------------------------
+
+    def _run(self, cmds: list[Json], what: str) -> None:
+        check_guard()
+        rc, _, err = self._nft.json_cmd(document(cmds))
+        if rc != 0:
+            message = " ".join(err.split()) or f"exit status {rc}"
+            if "File exists" in message or "overlaps" in message:
+                raise Conflict(f"{what}: a bridge name or subnet is already used by another "
+                               f"network's rules ({message})")
+            raise Failed(f"{what}: nftables refused the transaction: {message}")
+
+    def list_table(self) -> table_state.TableState:
+        check_guard()
+        rc, out, err = self._nft.json_cmd(
+            document([{"list": {"table": {"family": FAMILY, "name": TABLE}}}]))
+        if rc != 0:
+            if "No such file or directory" in err:
+                return table_state.TableState(exists=False)
+            raise Failed(f"cannot list table {FAMILY} {TABLE}: {' '.join(err.split())}")
+        return table_state.parse_table(out if isinstance(out, dict) else None)
+
+    # --- FirewallBackend ---------------------------------------------------------
+
+    def apply(self, definition: NetworkDefinition) -> None:
+        rules = build_network(definition)  # bad input fails here, before any change
+        with self._lock:
+            current = self.list_table()
+            elements, chains = table_state.owned(current, definition.name)
+            if not rules.chains:  # open mode: no rules; drop any left from another mode
+                if elements or chains:
+                    self._run(remove_commands(elements, chains),
+                              f"firewall of network {definition.name!r}")
+            else:
+                wanted = {(e.map, table_state.element_key(e.key_json())) for e in rules.elements}
+                stale = [(m, k) for m, k in elements
+                         if (m, table_state.element_key(k)) not in wanted]
+                self._run(apply_commands(rules, stale, chains - rules.chain_names()),
+                          f"firewall of network {definition.name!r}")
+            try:
+                written = sysctl.enable_forwarding(definition, self._sysctl_root)
+            except Failed:
+                if not chains and rules.chains:  # this apply created the rules: undo it
+                    self._remove_locked(definition.name)
+                raise
+            if written:
+                log.info("enabled %s for network %s", ", ".join(written), definition.name)
+
+    def remove(self, network_name: str) -> None:
+        with self._lock:
+            self._remove_locked(network_name)
+
+    def _remove_locked(self, network_name: str) -> None:
+        current = self.list_table()
+        elements, chains = table_state.owned(current, network_name)
+        if not elements and not chains:
+            return
+        others = [c for c in current.chains if is_network_chain(c) and c not in chains]
+        if others:
+            cmds = remove_commands(elements, chains)
+        else:
+            # The last network leaves no empty table behind, as if vnetd never ran.
+            cmds = [{"delete": {"table": {"family": FAMILY, "name": TABLE}}}]
+        self._run(cmds, f"removing firewall of network {network_name!r}")
+
+    def problems(self, definition: NetworkDefinition) -> list[str]:
+        """Why ``verify`` fails, for logs; empty when all is in place."""
+        rules = build_network(definition)
+        with self._lock:
+            current = self.list_table()
+        found = table_state.network_problems(current, rules)
+        found.extend(f"sysctl {key.replace('/', '.')} is not 1"
+                     for key in sysctl.forwarding_drift(definition, self._sysctl_root))
+        return found
+
+    def verify(self, definition: NetworkDefinition) -> bool:
+        found = self.problems(definition)
+        if found:
+            log.info("firewall of network %s drifted: %s", definition.name, "; ".join(found))
+        return not found
+
+    def installed_networks(self) -> set[str]:
+        with self._lock:
+            return table_state.installed_networks(self.list_table())

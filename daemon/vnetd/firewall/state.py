@@ -1,0 +1,202 @@
+"""Pure reading of vnetd's table as `nft -j list table inet vnetd` prints it.
+
+Used for three things that must work from the kernel alone (no state file): which
+networks have rules (``installed_networks``), what a network owns (so that apply can
+drop what it no longer wants and remove can delete it), and whether the installed
+rules are exactly what the builder makes (``verify``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from .rules import (
+    FAMILY,
+    MAPS,
+    POSTROUTING_CHAIN,
+    PRIORITY_FILTER,
+    PRIORITY_SRCNAT,
+    TABLE,
+    ElementRef,
+    Json,
+    NetworkRules,
+    Rule,
+    base_chain_rules,
+    chain_ids,
+    is_network_chain,
+)
+
+_BASE_SPECS: dict[str, tuple[str, str, int]] = {
+    "forward": ("filter", "forward", PRIORITY_FILTER),
+    POSTROUTING_CHAIN: ("nat", "postrouting", PRIORITY_SRCNAT),
+}
+
+
+@dataclass
+class ChainState:
+    name: str
+    base: tuple[str, str, int, str] | None  # (type, hook, prio, policy) for base chains
+    rules: list[Rule] = field(default_factory=list)
+
+
+@dataclass
+class MapState:
+    name: str
+    key_type: str
+    interval: bool
+    verdict: bool
+    elements: list[tuple[Any, str | None]] = field(default_factory=list)  # (listed key, target)
+
+
+@dataclass
+class TableState:
+    exists: bool
+    chains: dict[str, ChainState] = field(default_factory=dict)
+    maps: dict[str, MapState] = field(default_factory=dict)
+
+
+def _normalize_expr(expr: Any) -> Any:
+    """Drop what the kernel adds to a listing that the builder cannot know (counter
+    values); everything else must be byte-equal."""
+    if isinstance(expr, dict):
+        if set(expr) == {"counter"}:
+            return {"counter": None}
+        return {k: _normalize_expr(v) for k, v in expr.items()}
+    if isinstance(expr, list):
+        return [_normalize_expr(v) for v in expr]
+    return expr
+
+
+def normalize_rule(rule: Rule) -> Rule:
+    return Rule(tuple(_normalize_expr(list(rule.expr))), rule.comment)
+
+
+def parse_table(listing: Json | None) -> TableState:
+    """``listing`` is the parsed JSON output, or None when the table does not exist."""
+    if not listing:
+        return TableState(exists=False)
+    state = TableState(exists=False)
+    for item in listing.get("nftables", []):
+        if "table" in item:
+            table = item["table"]
+            if table.get("family") == FAMILY and table.get("name") == TABLE:
+                state.exists = True
+        elif "chain" in item:
+            chain = item["chain"]
+            base = None
+            if "hook" in chain:
+                base = (chain.get("type", ""), chain["hook"], int(chain.get("prio", 0)),
+                        chain.get("policy", "accept"))
+            state.chains[chain["name"]] = ChainState(chain["name"], base)
+        elif "map" in item:
+            spec = item["map"]
+            entry = MapState(spec["name"], str(spec.get("type")),
+                             "interval" in spec.get("flags", []), spec.get("map") == "verdict")
+            for key, value in spec.get("elem", []):
+                target = None
+                if isinstance(value, dict):
+                    verdict = value.get("jump") or value.get("goto")
+                    if isinstance(verdict, dict):
+                        target = verdict.get("target")
+                entry.elements.append((key, target))
+            state.maps[spec["name"]] = entry
+        elif "rule" in item:
+            rule = item["rule"]
+            chain_state = state.chains.get(rule["chain"])
+            if chain_state is not None:
+                chain_state.rules.append(
+                    normalize_rule(Rule(tuple(rule.get("expr", [])), rule.get("comment"))))
+    return state
+
+
+def installed_networks(state: TableState) -> set[str]:
+    """Network names recovered from the comment on the first rule of each chain; a
+    chain whose comment does not hash to its own name is not vnetd's and is ignored."""
+    names: set[str] = set()
+    for chain in state.chains.values():
+        if not is_network_chain(chain.name) or not chain.rules:
+            continue
+        name = chain.rules[0].comment
+        if name and chain.name in chain_ids(name).all():
+            names.add(name)
+    return names
+
+
+def owned(state: TableState, network_name: str) -> tuple[list[ElementRef], set[str]]:
+    """The map elements and chains of this network present in the kernel."""
+    ids = set(chain_ids(network_name).all())
+    chains = {name for name in state.chains if name in ids}
+    elements: list[ElementRef] = []
+    for map_state in state.maps.values():
+        elements.extend((map_state.name, key) for key, target in map_state.elements
+                        if target in ids)
+    return elements, chains
+
+
+def element_key(key: Any) -> str | ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A listed or built element key as a comparable value."""
+    if isinstance(key, dict) and "elem" in key:
+        key = key["elem"].get("val")
+    if isinstance(key, dict) and "prefix" in key:
+        return ipaddress.ip_network(f"{key['prefix']['addr']}/{key['prefix']['len']}")
+    if isinstance(key, dict) and "range" in key:
+        low, high = key["range"]
+        nets = list(ipaddress.summarize_address_range(ipaddress.ip_address(low),
+                                                      ipaddress.ip_address(high)))
+        if len(nets) == 1 and isinstance(nets[0], ipaddress.IPv4Network | ipaddress.IPv6Network):
+            return nets[0]
+        return f"{low}-{high}"
+    if isinstance(key, str) and (":" in key or key.replace(".", "").isdigit()):
+        try:
+            return ipaddress.ip_network(key)
+        except ValueError:
+            return key
+    return str(key)
+
+
+def skeleton_problems(state: TableState) -> list[str]:
+    problems: list[str] = []
+    if not state.exists:
+        return [f"table {FAMILY} {TABLE} is missing"]
+    for name, (kind, hook, prio) in _BASE_SPECS.items():
+        chain = state.chains.get(name)
+        if chain is None or chain.base != (kind, hook, prio, "accept"):
+            problems.append(f"base chain {name} is missing or changed")
+            continue
+        want = [normalize_rule(rule) for rule in base_chain_rules()[name]]
+        if chain.rules != want:
+            problems.append(f"dispatch rules of base chain {name} changed")
+    for name, (key_type, interval) in MAPS.items():
+        map_state = state.maps.get(name)
+        if map_state is None or (map_state.key_type, map_state.interval,
+                                 map_state.verdict) != (key_type, interval, True):
+            problems.append(f"map {name} is missing or changed")
+    return problems
+
+
+def network_problems(state: TableState, rules: NetworkRules) -> list[str]:
+    """Differences between what the kernel holds for this network and ``rules``;
+    empty when they match (rule expressions and comments, not handles or counters)."""
+    problems: list[str] = []
+    if rules.chains:
+        problems.extend(skeleton_problems(state))
+    _, chains = owned(state, rules.name)
+    for chain, want in rules.chains:
+        have = state.chains.get(chain)
+        if have is None:
+            problems.append(f"chain {chain} is missing")
+        elif have.base is not None or have.rules != [normalize_rule(r) for r in want]:
+            problems.append(f"rules of chain {chain} differ")
+    extra = chains - rules.chain_names()
+    if extra:
+        problems.append(f"unexpected chains {sorted(extra)}")
+    have_elements = {(m, element_key(k), t) for m, map_state in state.maps.items()
+                     for k, t in map_state.elements if t in chain_ids(rules.name).all()}
+    want_elements = {(e.map, element_key(e.key_json()), e.chain) for e in rules.elements}
+    if have_elements != want_elements:
+        problems.append(f"map elements differ: missing "
+                        f"{sorted(map(str, want_elements - have_elements))}, unexpected "
+                        f"{sorted(map(str, have_elements - want_elements))}")
+    return problems
