@@ -57,7 +57,7 @@ def notify(state: str) -> None:
     if not os.environ.get("NOTIFY_SOCKET"):
         return
     try:
-        from systemd import daemon
+        from systemd import daemon  # type: ignore[attr-defined]
     except ImportError:
         return
     daemon.notify(state)

@@ -23,7 +23,9 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
 from . import defaults, support
+from .dnsmasq.leases import DhcpLease
 from .errors import AlreadyExists, Conflict, Failed, InvalidArgument, InvalidState, NotFound
+from .leasewatch import LeaseWatcher
 from .model import NetworkDefinition
 from .netxml import format_network, parse_network
 from .runner import NetworkRunner, RuntimeFacts
@@ -93,6 +95,7 @@ class NetworkObject:
 
 
 class ManagerListener(Protocol):
+    def lease_changed(self, obj: NetworkObject, action: str, lease: DhcpLease) -> None: ...
     def network_added(self, obj: NetworkObject) -> None: ...
     def network_removed(self, obj: NetworkObject) -> None: ...
     def network_event(self, obj: NetworkObject, event: Event, detail: int) -> None: ...
@@ -106,6 +109,8 @@ class Manager:
         self.networks: dict[str, NetworkObject] = {}
         self.listeners: list[ManagerListener] = []
         self._names_lock = asyncio.Lock()
+        self.lease_watcher = LeaseWatcher(store.paths.dnsmasq_dir, self._lease_changed)
+        self._lease_waiters: dict[tuple[str, str], list[asyncio.Future[DhcpLease]]] = {}
 
     # -- notifications ----------------------------------------------------------------
 
@@ -142,7 +147,7 @@ class Manager:
                 return obj
         raise NotFound(f"no network with matching uuid '{uuid}'")
 
-    def list(self, flags: int = 0) -> list[NetworkObject]:
+    def list_networks(self, flags: int = 0) -> list[NetworkObject]:
         f = ListFlags(flags & 63)
         result = []
         for obj in sorted(self.networks.values(), key=lambda o: o.name):
@@ -326,6 +331,7 @@ class Manager:
         self._save_status(obj, "running")
         obj.pending = None
         obj.active = True
+        self.lease_watcher.track(obj.name)
 
     async def start(self, obj: NetworkObject) -> None:
         async with obj.lock:
@@ -347,6 +353,7 @@ class Manager:
                 # Whatever could not be removed is reported; the network is stopped either
                 # way, and leftovers are cleared again at the next daemon start.
                 self.store.delete_status(obj.name)
+                self.lease_watcher.forget(obj.name)
                 obj.active = False
                 obj.facts = None
                 if obj.pending is not None:
@@ -382,6 +389,7 @@ class Manager:
     async def startup(self, *, autostart: bool = True, default_network: bool = True) -> None:
         """Load state, adopt what runs, clear leftovers, autostart."""
         self.store.prepare()
+        self.lease_watcher.start()
         stored = self.store.load_definitions()
         statuses = self.store.load_statuses()
         for item in stored:
@@ -438,6 +446,7 @@ class Manager:
         obj.active = True
         obj.persistent = obj.persistent or status.persistent
         self._save_status(obj, "running")
+        self.lease_watcher.track(name)
 
     async def _clear_leftovers(self) -> None:
         active = {n for n, o in self.networks.items() if o.active}
@@ -467,7 +476,50 @@ class Manager:
 
     async def shutdown(self) -> None:
         """Let go of kernel handles; running networks and their dnsmasq keep running."""
+        self.lease_watcher.stop()
         await self.runner.close()
+
+    # -- leases -----------------------------------------------------------------------
+
+    def _lease_changed(self, network: str, action: str, lease: DhcpLease) -> None:
+        obj = self.networks.get(network)
+        if obj is None:
+            return
+        log.info("network %s: lease %s %s %s", network, action, lease.ip, lease.mac or "")
+        if action != "removed" and lease.mac:
+            for future in self._lease_waiters.pop((network, lease.mac.lower()), []):
+                if not future.done():
+                    future.set_result(lease)
+        for listener in self.listeners:
+            listener.lease_changed(obj, action, lease)
+
+    def leases(self, obj: NetworkObject, mac: str = "") -> list[DhcpLease]:
+        if not obj.active:
+            return []
+        wanted = mac.lower()
+        found = [lease for lease in self.lease_watcher.leases(obj.name)
+                 if not wanted or (lease.mac or "").lower() == wanted]
+        return sorted(found, key=lambda x: (x.mac or "", x.iaid or 0, str(x.ip)))
+
+    async def wait_for_lease(self, obj: NetworkObject, mac: str, timeout: float) -> DhcpLease:
+        """Return the guest's lease as soon as it has one (at once if it already has)."""
+        mac = mac.lower()
+        current = [x for x in self.leases(obj, mac) if x.protocol == "ipv4"]
+        if current:
+            return current[0]
+        if not obj.active:
+            raise InvalidState(f"network '{obj.name}' is not active")
+        future: asyncio.Future[DhcpLease] = asyncio.get_running_loop().create_future()
+        waiters = self._lease_waiters.setdefault((obj.name, mac), [])
+        waiters.append(future)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise Failed(f"no lease for {mac} on network '{obj.name}' within "
+                         f"{timeout:g} s") from None
+        finally:
+            if future in waiters:
+                waiters.remove(future)
 
     async def autostart_all(self) -> None:
         pending = [o for o in self.networks.values()

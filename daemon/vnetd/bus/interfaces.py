@@ -7,13 +7,21 @@ no network logic lives here.
 # No "from __future__ import annotations": dbus-fast reads the D-Bus signatures from the
 # evaluated Annotated types of each method.
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
 from dbus_fast import PropertyAccess
-from dbus_fast.annotations import DBusBool, DBusInt32, DBusObjectPath, DBusStr, DBusUInt32
+from dbus_fast.annotations import (
+    DBusBool,
+    DBusInt32,
+    DBusObjectPath,
+    DBusSignature,
+    DBusStr,
+    DBusUInt32,
+)
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_property, dbus_signal
 
 from .. import __version__
+from ..dnsmasq.leases import DhcpLease
 from ..manager import Manager, NetworkObject
 from .auth import Authorizer
 from .errors import translate_errors
@@ -21,6 +29,23 @@ from .names import MANAGER_IFACE, NETWORK_IFACE, network_path
 
 if TYPE_CHECKING:
     from .service import BusService
+
+
+LeaseStruct = Annotated[list[Any], DBusSignature("(sxisssuss)")]
+LeaseList = Annotated[list[list[Any]], DBusSignature("a(sxisssuss)")]
+PathList = Annotated[list[str], DBusSignature("ao")]
+
+
+def lease_struct(obj: NetworkObject, lease: DhcpLease) -> list[Any]:
+    prefix = 0
+    for ip in obj.definition.ips:
+        if ip.address and ip.version == lease.ip.version and lease.ip in ip.network:
+            prefix = ip.prefix_length
+            break
+    return [obj.definition.bridge_name or "", lease.expiry,
+            0 if lease.protocol == "ipv4" else 1, lease.mac or "",
+            "" if lease.iaid is None else str(lease.iaid), str(lease.ip), prefix,
+            lease.hostname or "", lease.client_id or ""]
 
 
 class ManagerInterface(ServiceInterface):
@@ -47,9 +72,9 @@ class ManagerInterface(ServiceInterface):
 
     @dbus_method()
     @translate_errors
-    async def ListNetworks(self, flags: DBusUInt32) -> "ao":  # type: ignore[name-defined] # noqa: F821
+    async def ListNetworks(self, flags: DBusUInt32) -> PathList:
         """Object paths of networks; flags as libvirt's virConnectListAllNetworksFlags."""
-        return [network_path(o.name) for o in self.manager.list(flags)]
+        return [network_path(o.name) for o in self.manager.list_networks(flags)]
 
     @dbus_method()
     @translate_errors
@@ -67,7 +92,7 @@ class ManagerInterface(ServiceInterface):
 
     @dbus_signal()
     def NetworkEvent(self, network: DBusObjectPath, name: DBusStr, event: DBusInt32,
-                     detail: DBusInt32) -> "osii":  # type: ignore[name-defined] # noqa: F821
+                     detail: DBusInt32) -> Annotated[list[Any], DBusSignature("osii")]:
         """Lifecycle event: 0 defined, 1 undefined, 2 started, 3 stopped (libvirt's numbers)."""
         return [network, name, event, detail]
 
@@ -105,6 +130,26 @@ class NetworkInterface(ServiceInterface):
     async def GetXMLDesc(self, flags: DBusUInt32) -> DBusStr:
         """The network's XML; flag 1 (inactive): the definition the next start will use."""
         return self.manager.xml(self.obj, inactive=bool(flags & 1))
+
+    @dbus_method()
+    @translate_errors
+    async def GetDHCPLeases(self, mac: DBusStr, flags: DBusUInt32) -> LeaseList:
+        """Current leases as libvirt-dbus: (iface, expirytime, type 0=ipv4 1=ipv6, mac,
+        iaid, ipaddr, prefix, hostname, clientid); "" stands for none. mac "" = all."""
+        return [lease_struct(self.obj, lease) for lease in self.manager.leases(self.obj, mac)]
+
+    @dbus_method()
+    @translate_errors
+    async def WaitForLease(self, mac: DBusStr, timeout_ms: DBusUInt32) -> LeaseStruct:
+        """Return the IPv4 lease of the guest with this MAC as soon as it has one."""
+        lease = await self.manager.wait_for_lease(self.obj, mac, timeout_ms / 1000)
+        return lease_struct(self.obj, lease)
+
+    @dbus_signal()
+    def LeaseChanged(self, action: DBusStr, lease: LeaseStruct) -> Annotated[
+            list[Any], DBusSignature("s(sxisssuss)")]:
+        """A lease was "added", "renewed" or "removed" (released or expired)."""
+        return [action, lease]
 
     @dbus_property(access=PropertyAccess.READ)
     def Name(self) -> DBusStr:

@@ -10,10 +10,11 @@ from dbus_fast import BusType, RequestNameReply
 from dbus_fast.aio import MessageBus
 from dbus_fast.constants import NameFlag
 
+from ..dnsmasq.leases import DhcpLease
 from ..errors import Failed
 from ..manager import Event, Manager, NetworkObject
 from .auth import Authorizer, tag_sender
-from .interfaces import ManagerInterface, NetworkInterface
+from .interfaces import ManagerInterface, NetworkInterface, lease_struct
 from .names import BUS_NAME, MANAGER_PATH, network_path
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,11 @@ class BusService:
         if iface is not None and iface.obj is obj:
             del self._exported[path]
             self.bus.unexport(path)
+
+    def lease_changed(self, obj: NetworkObject, action: str, lease: DhcpLease) -> None:
+        iface = self._exported.get(network_path(obj.name))
+        if iface is not None and iface.obj is obj:
+            iface.LeaseChanged(action, lease_struct(obj, lease))
 
     def network_event(self, obj: NetworkObject, event: Event, detail: int) -> None:
         self.manager_iface.NetworkEvent(

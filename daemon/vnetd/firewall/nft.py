@@ -18,6 +18,7 @@ from ..errors import Conflict, Failed
 from ..model import NetworkDefinition
 from . import state as table_state
 from . import sysctl
+from .foreign import ForeignDrop, find_foreign_drops
 from .rules import (
     FAMILY,
     TABLE,
@@ -174,6 +175,14 @@ class NftFirewall:
         if found:
             log.info("firewall of network %s drifted: %s", definition.name, "; ".join(found))
         return not found
+
+    def foreign_drops(self, bridges: tuple[str, ...] = ()) -> list[ForeignDrop]:
+        """Other tables' drop-policy forward/input chains (read only; for warnings)."""
+        with self._lock:
+            rc, out, err = self._nft.json_cmd(document([{"list": {"chains": {}}}]))
+        if rc != 0:
+            raise Failed(f"cannot list nftables chains: {' '.join(err.split())}")
+        return find_foreign_drops(out if isinstance(out, dict) else None, bridges)
 
     def installed_networks(self) -> set[str]:
         with self._lock:
