@@ -240,17 +240,18 @@ def test_bridge_with_foreign_address_is_refused(host_ns: Namespace) -> None:
     assert kernel_view(host_ns) == before
 
 
-@pytest.mark.parametrize(("family", "route"), [
-    ("-4", "192.168.0.0/16"),       # wider than the network's 192.168.150.0/24
-    ("-4", "192.168.151.0/24"),     # identical to its second subnet
-    ("-6", "fd00:150::/48"),
+@pytest.mark.parametrize("route", [
+    ["-4", "192.168.0.0/16", "dev", "oth0"],     # wider than the network's 192.168.150.0/24
+    ["-4", "192.168.151.0/24", "dev", "oth0"],   # identical to its second subnet
+    ["-6", "fd00:150::/48", "dev", "oth0"],
+    ["-4", "192.168.150.128/25", "nexthop", "dev", "oth0", "nexthop", "dev", "oth1"],
 ])
-def test_overlapping_route_on_another_interface_is_refused(host_ns: Namespace, family: str,
-                                                           route: str) -> None:
+def test_overlapping_route_on_another_interface_is_refused(host_ns: Namespace,
+                                                           route: list[str]) -> None:
     host_ns.run("ip", "link", "add", "oth0", "type", "veth", "peer", "name", "oth1")
     host_ns.run("ip", "link", "set", "oth0", "up")
     host_ns.run("ip", "link", "set", "oth1", "up")
-    host_ns.run("ip", family, "route", "add", route, "dev", "oth0")
+    host_ns.run("ip", route[0], "route", "add", *route[1:])
     (check,) = backend(host_ns, "check")
     assert check["error"] == "Conflict"
     assert "Network is already in use by interface oth0" in check["message"]

@@ -128,33 +128,57 @@ def check_existing_link(definition: NetworkDefinition, link: LinkFact | None,
     return True
 
 
-def check_route_collisions(definition: NetworkDefinition, routes: Iterable[RouteFact],
-                           names: Mapping[int, str], own_index: int | None) -> None:
-    """Raise ``Conflict`` when a subnet or static route of the definition collides with a
-    host route on another interface (routes on ``own_index``, this network's bridge,
-    are ignored)."""
+@dataclass(frozen=True)
+class RouteCollision:
+    """A subnet or static route of a definition that a host route already covers."""
+
+    network_name: str
+    route: RouteFact
+    oifs: tuple[int, ...]  # the route's interfaces other than this network's bridge
+    subnet: IPNetwork | None = None  # set for a subnet overlap
+    static: tuple[IPNetwork, int] | None = None  # (destination, metric) for a <route>
+
+    def message(self, names: Mapping[int, str]) -> str:
+        where = ", ".join(names.get(oif, f"#{oif}") for oif in self.oifs) or "(no device)"
+        if self.static is not None:
+            network, metric = self.static
+            return (f"<route address='{network.network_address}' prefix='{network.prefixlen}'>"
+                    f" of network '{self.network_name}': a route to {network} with metric "
+                    f"{metric} already exists on interface {where}")
+        return (f"Network is already in use by interface {where}: subnet {self.subnet} "
+                f"of network '{self.network_name}' overlaps route {self.route.network} "
+                f"on {where}")
+
+
+def find_route_collision(definition: NetworkDefinition, routes: Iterable[RouteFact],
+                         own_index: int | None) -> RouteCollision | None:
+    """The first collision of a subnet or static route of the definition with a host
+    route on another interface (routes on ``own_index``, this network's bridge, are
+    ignored), or None."""
     subnets = [iface.network for iface in wanted_addresses(definition)]
     statics = [(r.network, route_metric(r)) for r in definition.routes]
     for fact in routes:
         if fact.table != MAIN_TABLE or fact.type != RTN_UNICAST:
             continue
-        others = [oif for oif in fact.oifs if oif != own_index]
+        others = tuple(oif for oif in fact.oifs if oif != own_index)
         if fact.oifs and not others:
             continue
-        where = ", ".join(names.get(oif, f"#{oif}") for oif in others) or "(no device)"
         if fact.network.prefixlen > 0:
             for subnet in subnets:
                 if overlaps(subnet, fact.network):
-                    raise Conflict(
-                        f"Network is already in use by interface {where}: "
-                        f"subnet {subnet} of network '{definition.name}' overlaps "
-                        f"route {fact.network} on {where}")
+                    return RouteCollision(definition.name, fact, others, subnet=subnet)
         for network, metric in statics:
             if network == fact.network and metric == fact.metric:
-                raise Conflict(
-                    f"<route address='{network.network_address}' prefix='{network.prefixlen}'>"
-                    f" of network '{definition.name}': a route to {network} with metric "
-                    f"{metric} already exists on interface {where}")
+                return RouteCollision(definition.name, fact, others, static=(network, metric))
+    return None
+
+
+def check_route_collisions(definition: NetworkDefinition, routes: Iterable[RouteFact],
+                           names: Mapping[int, str], own_index: int | None) -> None:
+    """``find_route_collision`` raising ``Conflict`` (interfaces named from ``names``)."""
+    collision = find_route_collision(definition, routes, own_index)
+    if collision is not None:
+        raise Conflict(collision.message(names))
 
 
 def parse_network(dst: str | None, dst_len: int, family_v6: bool) -> IPNetwork:

@@ -45,21 +45,25 @@ from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import (
     RTM_DELADDR,
     RTM_DELLINK,
+    RTM_GETADDR,
+    RTM_GETROUTE,
     RTMGRP_IPV4_IFADDR,
     RTMGRP_IPV6_IFADDR,
     RTMGRP_LINK,
 )
-from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
+from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, ifaddrmsg
+from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from ..backends import BridgeBackend, BridgeState
 from ..errors import Conflict, Failed
 from ..model import IPInterface, NetworkDefinition
 from .conflicts import (
+    MAIN_TABLE,
     AddressFact,
     LinkFact,
     RouteFact,
     check_existing_link,
-    check_route_collisions,
+    find_route_collision,
     is_link_local,
     parse_network,
     route_metric,
@@ -112,6 +116,7 @@ class NetlinkBridge:
         self._sysctl_root = sysctl_root
         self._ipr: Any = None
         self._open_lock = asyncio.Lock()
+        self._req_lock = asyncio.Lock()
         # Bridges this backend ensured, by ifindex: the watch reports only these.
         self._managed: dict[int, str] = {}
 
@@ -126,6 +131,25 @@ class NetlinkBridge:
                     self._ipr = ipr
         return self._ipr
 
+    async def _req(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
+        """One request on the shared socket, its whole answer read before the next one:
+        the kernel runs one dump per socket at a time and answers a second, concurrent
+        dump with EBUSY."""
+        ipr = await self._sock()
+        async with self._req_lock:
+            result = await getattr(ipr, method)(*args, **kwargs)
+            if hasattr(result, "__aiter__"):
+                return [msg async for msg in result]
+            return list(result or ())
+
+    async def _filtered_dump(self, msg: Any, msg_type: int) -> list[Any]:
+        """A dump filtered by the kernel (strict checking honours the header fields and
+        RTA_OIF/RTA_TABLE). pyroute2's own dump filters decode every object first, at
+        about 0.1 ms each, which adds up with a hundred networks."""
+        ipr = await self._sock()
+        async with self._req_lock:
+            return [m async for m in await ipr.nlm_request(msg, msg_type)]
+
     async def close(self) -> None:
         if self._ipr is not None:
             self._ipr.close()
@@ -134,9 +158,8 @@ class NetlinkBridge:
     # -- reading ------------------------------------------------------------------
 
     async def _link(self, name: str) -> Any | None:
-        ipr = await self._sock()
         try:
-            msgs = await ipr.link("get", ifname=name)
+            msgs = await self._req("link", "get", ifname=name)
         except NetlinkError as exc:
             if exc.code == errno.ENODEV:
                 return None
@@ -148,38 +171,48 @@ class NetlinkBridge:
         return LinkFact(index=msg["index"], name=msg.get("ifname"),
                         kind=msg.get(("linkinfo", "kind")), mac=msg.get("address"))
 
-    async def _links(self) -> list[LinkFact]:
-        ipr = await self._sock()
-        return [self._link_fact(m) async for m in await ipr.link("dump")]
-
-    async def _addresses(self, index: int | None = None) -> list[AddressFact]:
-        ipr = await self._sock()
-        kwargs = {"index": index} if index is not None else {}
+    async def _addresses(self, index: int) -> list[AddressFact]:
+        request = ifaddrmsg()
+        request["index"] = index
         out = []
-        async for msg in await ipr.addr("dump", **kwargs):
+        for msg in await self._filtered_dump(request, RTM_GETADDR):
             iface: IPInterface = ipaddress.ip_interface(
                 f"{msg.get('address')}/{msg['prefixlen']}")
             out.append(AddressFact(index=msg["index"], interface=iface))
         return out
 
-    async def _routes(self) -> list[RouteFact]:
-        ipr = await self._sock()
+    async def _routes(self, oif: int | None = None) -> list[RouteFact]:
+        """Routes of the main table, both families; only those via ``oif`` if given."""
         out = []
         for family in (socket.AF_INET, socket.AF_INET6):
-            async for msg in await ipr.route("dump", family=family):
-                oif = msg.get("oif")
-                oifs = (oif,) if oif else tuple(
-                    nh["oif"] for nh in (msg.get("multipath") or []) if nh.get("oif"))
+            request = rtmsg()
+            request["family"] = family
+            request["table"] = MAIN_TABLE
+            if oif is not None:
+                request["attrs"] = [("RTA_OIF", oif)]
+            for msg in await self._filtered_dump(request, RTM_GETROUTE):
+                # One pass over the attributes: each msg.get() would search them again.
+                attrs = {nla[0]: nla[1] for nla in msg["attrs"]}
+                via = attrs.get("RTA_OIF")
+                oifs = (via,) if via else tuple(
+                    nh["oif"] for nh in (attrs.get("RTA_MULTIPATH") or []) if nh.get("oif"))
                 out.append(RouteFact(
-                    network=parse_network(msg.get("dst"), msg["dst_len"],
+                    network=parse_network(attrs.get("RTA_DST"), msg["dst_len"],
                                           family == socket.AF_INET6),
-                    oifs=oifs, gateway=msg.get("gateway"),
-                    metric=msg.get("priority") or 0,
-                    table=msg.get("table") or msg["table"], type=msg["type"]))
+                    oifs=oifs, gateway=attrs.get("RTA_GATEWAY"),
+                    metric=attrs.get("RTA_PRIORITY") or 0,
+                    table=attrs.get("RTA_TABLE") or msg["table"], type=msg["type"]))
         return out
 
+    async def _name_of(self, index: int) -> str:
+        try:
+            msgs = await self._req("link", "get", index=index)
+        except NetlinkError:
+            return f"#{index}"
+        return str(msgs[0].get("ifname")) if msgs else f"#{index}"
+
     async def interface_names(self) -> set[str]:
-        return {link.name for link in await self._links()}
+        return {str(msg.get("ifname")) for msg in await self._req("link", "dump")}
 
     async def inspect(self, bridge_name: str) -> BridgeState | None:
         """The bridge as the kernel has it; None when the name is free or is not a bridge
@@ -197,15 +230,16 @@ class NetlinkBridge:
 
     async def check_conflicts(self, definition: NetworkDefinition) -> None:
         name = validate_bridge_name(definition.bridge_name)
-        links = await self._links()
-        existing = next((link for link in links if link.name == name), None)
         own_index = None
-        if existing is not None:
-            addrs = await self._addresses(existing.index)
-            check_existing_link(definition, existing, addrs)
-            own_index = existing.index
-        names = {link.index: link.name for link in links}
-        check_route_collisions(definition, await self._routes(), names, own_index)
+        msg = await self._link(name)
+        if msg is not None:
+            check_existing_link(definition, self._link_fact(msg),
+                                await self._addresses(msg["index"]))
+            own_index = msg["index"]
+        collision = find_route_collision(definition, await self._routes(), own_index)
+        if collision is not None:
+            names = {oif: await self._name_of(oif) for oif in collision.oifs}
+            raise Conflict(collision.message(names))
 
     # -- building -----------------------------------------------------------------
 
@@ -238,17 +272,15 @@ class NetlinkBridge:
         return index
 
     async def _delete_quietly(self, name: str, index: int) -> None:
-        ipr = await self._sock()
         try:
-            await ipr.link("del", index=index)
+            await self._req("link", "del", index=index)
         except NetlinkError as exc:
             if exc.code != errno.ENODEV:
                 log.warning("could not delete half-built bridge %s: %s", name, _reason(exc))
 
     async def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        ipr = await self._sock()
         try:
-            return await getattr(ipr, method)(*args, **kwargs)
+            return await self._req(method, *args, **kwargs)
         except NetlinkError as exc:
             raise Failed(f"{what} failed: {_reason(exc)}") from exc
 
@@ -262,9 +294,8 @@ class NetlinkBridge:
             spec["address"] = definition.mac
         if definition.mtu:
             spec["mtu"] = definition.mtu
-        ipr = await self._sock()
         try:
-            await ipr.link("add", **spec)
+            await self._req("link", "add", **spec)
         except NetlinkError as exc:
             if exc.code != errno.EEXIST:
                 raise Failed(f"creating bridge {name} failed: {_reason(exc)}") from exc
@@ -320,7 +351,6 @@ class NetlinkBridge:
     async def _ensure_addresses(self, name: str, index: int,
                                 wanted: tuple[IPInterface, ...]) -> None:
         present = {a.interface for a in await self._addresses(index)}
-        ipr = await self._sock()
         for iface in wanted:
             if iface in present:
                 continue
@@ -331,7 +361,7 @@ class NetlinkBridge:
             if iface.version == 6:
                 spec["flags"] = IFA_F_NODAD
             try:
-                await ipr.addr("add", **spec)
+                await self._req("addr", "add", **spec)
             except NetlinkError as exc:
                 if exc.code == errno.EEXIST:
                     continue
@@ -342,15 +372,14 @@ class NetlinkBridge:
                              index: int) -> None:
         if not definition.routes:
             return
-        present = await self._routes()
-        ipr = await self._sock()
+        present = await self._routes(oif=index)
         for route in definition.routes:
             network, metric = route.network, route_metric(route)
             if any(fact.network == network and fact.gateway == route.gateway
                    and fact.metric == metric and index in fact.oifs for fact in present):
                 continue
             try:
-                await ipr.route("add", dst=str(network), gateway=route.gateway, oif=index,
+                await self._req("route", "add", dst=str(network), gateway=route.gateway, oif=index,
                                 priority=metric)
             except NetlinkError as exc:
                 element = (f"<route address='{route.address}' gateway='{route.gateway}'> "
@@ -373,9 +402,8 @@ class NetlinkBridge:
                         msg.get(("linkinfo", "kind")) or "device")
             return
         self._managed.pop(msg["index"], None)
-        ipr = await self._sock()
         try:
-            await ipr.link("del", index=msg["index"])
+            await self._req("link", "del", index=msg["index"])
         except NetlinkError as exc:
             if exc.code != errno.ENODEV:
                 raise Failed(f"deleting bridge {bridge_name} failed: {_reason(exc)}") from exc
