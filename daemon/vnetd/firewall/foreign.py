@@ -1,0 +1,66 @@
+"""Report other tables' drop-policy chains that can block vnetd's guests (read only).
+
+Every nftables table hooked at forward or input gets its own say: an accept in
+vnetd's table does not override a drop elsewhere (ufw, firewalld, the NixOS
+firewall, Docker's FORWARD DROP; reference §5 pain points 1, 2, 4). vnetd never
+edits those tables; it lists them and tells the administrator what to add.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .rules import FAMILY, TABLE, Json
+
+WATCHED_HOOKS = ("forward", "input")
+
+
+@dataclass(frozen=True)
+class ForeignDrop:
+    family: str
+    table: str
+    chain: str
+    hook: str
+    priority: int
+    fix: str
+
+    def describe(self) -> str:
+        return (f"chain {self.chain} in table {self.family} {self.table} "
+                f"(hook {self.hook}, priority {self.priority}) drops by default: {self.fix}")
+
+
+def _fix(family: str, table: str, chain: str, hook: str, bridges: tuple[str, ...]) -> str:
+    names = ", ".join(f'"{b}"' for b in bridges) if bridges else '"virbr0"'
+    bridge_set = f"{{ {names} }}" if len(bridges) != 1 else names
+    where = f"{family} {table} {chain}"
+    if hook == "forward":
+        return (f"guests get no routed or NAT traffic; allow it with "
+                f"`nft insert rule {where} iifname {bridge_set} accept` and "
+                f"`nft insert rule {where} oifname {bridge_set} accept` "
+                f"(with firewalld: put the bridge in a zone that forwards)")
+    return (f"guests get no DHCP or DNS from vnetd's dnsmasq; allow it with "
+            f"`nft insert rule {where} iifname {bridge_set} udp dport {{ 53, 67, 547 }} accept` "
+            f"and `nft insert rule {where} iifname {bridge_set} tcp dport 53 accept`")
+
+
+def find_foreign_drops(listing: Json | None, bridges: tuple[str, ...] = ()) -> list[ForeignDrop]:
+    """Drop-policy forward/input base chains in tables other than ``inet vnetd``.
+
+    ``listing`` is `nft -j list chains` (or `list ruleset`) output; ``bridges`` only
+    makes the suggested fix concrete."""
+    found: list[ForeignDrop] = []
+    for item in (listing or {}).get("nftables", []):
+        chain: dict[str, Any] | None = item.get("chain")
+        if not chain or chain.get("hook") not in WATCHED_HOOKS:
+            continue
+        if (chain.get("family"), chain.get("table")) == (FAMILY, TABLE):
+            continue
+        if chain.get("family") not in ("ip", "ip6", "inet"):
+            continue  # bridge/arp/netdev tables do not see routed IP traffic
+        if chain.get("policy") != "drop":
+            continue
+        family, table, name, hook = chain["family"], chain["table"], chain["name"], chain["hook"]
+        found.append(ForeignDrop(family, table, name, hook, int(chain.get("prio", 0)),
+                                 _fix(family, table, name, hook, bridges)))
+    return found

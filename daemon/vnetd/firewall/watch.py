@@ -1,0 +1,98 @@
+"""Notice changes to table ``inet vnetd`` made behind vnetd's back, without polling.
+
+A firewall service restart or `nft flush ruleset` silently removes every network's
+rules (reference §5, pain point 11); libvirt notices only at its next restart. This
+runs `nft -j monitor` (the kernel's NFNLGRP_NFTABLES multicast group, decoded by nft
+itself) as a child process and reports each event that touches vnetd's table.
+
+vnetd's own transactions show up too: callers get events in bursts (``quiet``
+seconds of silence end a burst) and should answer a burst with ``verify`` and, where
+it fails, ``apply`` — both idempotent, so a burst caused by vnetd itself costs one
+listing and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from .rules import FAMILY, TABLE, Json
+
+log = logging.getLogger(__name__)
+
+BurstCallback = Callable[[list[Json]], None]
+
+
+def concerns_vnetd(event: Json) -> bool:
+    """True for an add/delete/flush/replace event of vnetd's table or anything in it."""
+    for verb in ("add", "delete", "flush", "replace", "insert", "destroy"):
+        body = event.get(verb)
+        if not isinstance(body, dict):
+            continue
+        for kind, obj in body.items():
+            if not isinstance(obj, dict) or obj.get("family") != FAMILY:
+                continue
+            if obj.get("table") == TABLE or (kind == "table" and obj.get("name") == TABLE):
+                return True
+    return False
+
+
+async def watch(on_burst: BurstCallback, *, quiet: float = 0.2, nft: str = "nft",
+                started: asyncio.Event | None = None) -> None:
+    """Run until cancelled (or until the monitor process ends, e.g. nft is missing).
+
+    ``started`` is set once the monitor process runs; the kernel subscription follows
+    within milliseconds, so a caller that must not miss an event waits a moment more."""
+    proc = await asyncio.create_subprocess_exec(
+        nft, "-j", "monitor", stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL, stdin=asyncio.subprocess.DEVNULL,
+        limit=1 << 22)
+    assert proc.stdout is not None
+    if started is not None:
+        started.set()
+    burst: list[Json] = []
+    try:
+        while True:
+            timeout = quiet if burst else None
+            try:
+                line = await asyncio.wait_for(proc.stdout.readline(), timeout)
+            except TimeoutError:
+                _deliver(on_burst, burst)
+                burst = []
+                continue
+            if not line:
+                break
+            event = _parse(line)
+            if event is not None and concerns_vnetd(event):
+                burst.append(event)
+        if burst:
+            _deliver(on_burst, burst)
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(proc.wait(), 3)
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+
+
+def _parse(line: bytes) -> Json | None:
+    try:
+        value: Any = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _deliver(on_burst: BurstCallback, burst: list[Json]) -> None:
+    try:
+        on_burst(burst)
+    except Exception:  # a failing callback must not end the watch
+        log.exception("firewall change callback failed")
