@@ -8,6 +8,7 @@ import re
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from vnetd.bridge.conflicts import (
     AddressFact,
     LinkFact,
