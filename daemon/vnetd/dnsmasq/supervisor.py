@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..backends import ExitCallback
+from ..backends import DhcpDnsBackend, ExitCallback
 from ..errors import Failed
 from ..model import ForwardMode, NetworkDefinition
 from ..paths import Paths
@@ -357,3 +357,7 @@ class DnsmasqSupervisor:
                      exited=loop.create_future(), stopping=True)
         self._watch("", proc)
         await self._terminate(proc)
+
+
+def _implements_protocol(supervisor: DnsmasqSupervisor) -> DhcpDnsBackend:
+    return supervisor  # mypy checks that the supervisor is a DhcpDnsBackend
