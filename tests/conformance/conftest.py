@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conformance.corpus import TALLIES, Tally
+from tests.conformance.summary import LINES as SUMMARY_LINES
 
 SHOWS_UNSUPPORTED = {"xml2xml"}
 
@@ -33,3 +34,5 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for suite, tally in sorted(TALLIES.items()):
         terminalreporter.write_line(tally.line(suite))
+    for line in SUMMARY_LINES.values():
+        terminalreporter.write_line(line)
