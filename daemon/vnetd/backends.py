@@ -88,4 +88,11 @@ class DhcpDnsBackend(Protocol):
 
     def pid(self, network_name: str) -> int | None: ...
 
-    def set_exit_callback(self, callback: ExitCallback) -> None: ...
+    def set_exit_callback(self, callback: ExitCallback) -> None:
+        """Called when the supervisor gives up restarting a dnsmasq that keeps dying."""
+
+    def set_restart_callback(self, callback: Callable[[str, int], None]) -> None:
+        """Called with (network name, new pid) after an automatic restart."""
+
+    def close(self) -> None:
+        """Stop watching; running dnsmasq processes keep running (daemon shutdown)."""

@@ -1,11 +1,10 @@
 """Lease events without polling: inotify on dnsmasq's lease files.
 
-dnsmasq rewrites ``NAME.leases`` (by writing a new file and renaming it over the old
-one, or in place) after every DHCP transaction. The watcher re-reads the file of the
-network that changed and turns the difference into events: ``added`` (a new address),
-``renewed`` (same address, later expiry) and ``removed`` (released or expired). Expired
-leases that dnsmasq has not yet dropped are swept once a second only while a network has
-leases, which costs nothing on an idle host.
+dnsmasq rewrites ``NAME.leases`` in place after every DHCP transaction. The watcher
+re-reads the file of the network that changed and turns the difference into events:
+``added`` (a new address), ``renewed`` (same address, later expiry) and ``removed``
+(released or expired). Expired leases that dnsmasq has not yet dropped are swept once a
+second, which costs a few dictionary lookups on an idle host.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from .dnsmasq.leases import DhcpLease, read_leases
 
 log = logging.getLogger(__name__)
 
+IN_MODIFY = 0x00000002
 IN_CLOSE_WRITE = 0x00000008
 IN_MOVED_TO = 0x00000080
 IN_CREATE = 0x00000100
@@ -33,6 +33,7 @@ IN_DELETE = 0x00000200
 IN_NONBLOCK = 0o4000
 IN_CLOEXEC = 0o2000000
 _EVENT = struct.Struct("iIII")
+DEBOUNCE = 0.02  # seconds
 
 LeaseKey = tuple[str, str]  # (protocol, ip)
 LeaseCallback = Callable[[str, str, DhcpLease], None]
@@ -55,6 +56,7 @@ class LeaseWatcher:
         self._known: dict[str, _NetworkLeases] = {}
         self._fd: int | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._pending: set[str] = set()
 
     def start(self) -> None:
         libc = _libc()
@@ -63,7 +65,8 @@ class LeaseWatcher:
             raise OSError(ctypes.get_errno(), "inotify_init1 failed")
         self.directory.mkdir(parents=True, exist_ok=True)
         wd = libc.inotify_add_watch(fd, os.fsencode(self.directory),
-                                    IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE)
+                                    IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE
+                                    | IN_DELETE)
         if wd < 0:
             err = ctypes.get_errno()
             os.close(fd)
@@ -124,9 +127,17 @@ class LeaseWatcher:
             name = os.fsdecode(raw.rstrip(b"\0"))
             if name.endswith(".leases"):
                 changed.add(name[: -len(".leases")])
+        loop = asyncio.get_running_loop()
         for network in changed:
-            if network in self._known:
-                self.refresh(network)
+            # dnsmasq keeps its lease file open and rewrites it in place (truncate, write):
+            # wait for the burst of writes to settle before reading.
+            if network in self._known and network not in self._pending:
+                self._pending.add(network)
+                loop.call_later(DEBOUNCE, self._settled, network)
+
+    def _settled(self, network: str) -> None:
+        self._pending.discard(network)
+        self.refresh(network)
 
     def refresh(self, network: str) -> None:
         known = self._known.get(network)

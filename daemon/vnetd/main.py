@@ -38,18 +38,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def setup_logging(level: str) -> None:
     root = logging.getLogger()
     root.setLevel(level.upper())
+    # pyroute2 logs every netlink message at debug level (and sets levels on its own
+    # loggers): far too much even for debugging, so filter at the handler.
+    logging.getLogger("pyroute2").setLevel(logging.WARNING)
+    quiet = logging.Filter()
+    quiet.filter = lambda record: (  # type: ignore[method-assign]
+        record.levelno >= logging.WARNING or not record.name.startswith("pyroute2"))
     # journald sets JOURNAL_STREAM for services whose output it collects.
     if os.environ.get("JOURNAL_STREAM"):
         try:
             from systemd.journal import JournalHandler
 
-            root.addHandler(JournalHandler(SYSLOG_IDENTIFIER="vnetd"))
+            journal = JournalHandler(SYSLOG_IDENTIFIER="vnetd")
+            journal.addFilter(quiet)
+            root.addHandler(journal)
             return
         except ImportError:
             pass
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s vnetd[%(process)d] %(levelname)s "
                                            "%(name)s: %(message)s"))
+    handler.addFilter(quiet)
     root.addHandler(handler)
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
 from . import defaults, support
+from . import update as net_update
 from .dnsmasq.leases import DhcpLease
 from .errors import AlreadyExists, Conflict, Failed, InvalidArgument, InvalidState, NotFound
 from .leasewatch import LeaseWatcher
@@ -80,6 +81,7 @@ class NetworkObject:
     facts: RuntimeFacts | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     removed: bool = False  # set once the object is gone, for callers holding a reference
+    problems: tuple[str, ...] = ()  # what is wrong with a running network right now
 
     @property
     def name(self) -> str:
@@ -92,6 +94,26 @@ class NetworkObject:
     @property
     def next_definition(self) -> NetworkDefinition:
         return self.pending or self.definition
+
+
+UPDATE_AFFECT_LIVE = 1
+UPDATE_AFFECT_CONFIG = 2
+
+
+def _update_targets(obj: NetworkObject, flags: int) -> tuple[bool, bool]:
+    """(live, config) as libvirt's VIR_NETWORK_UPDATE_AFFECT_* flags decide them."""
+    if flags & ~(UPDATE_AFFECT_LIVE | UPDATE_AFFECT_CONFIG):
+        raise InvalidArgument(f"unknown net-update flags {flags:#x}")
+    live = bool(flags & UPDATE_AFFECT_LIVE)
+    config = bool(flags & UPDATE_AFFECT_CONFIG)
+    if not live and not config:  # "current": what the network is now
+        live, config = obj.active, not obj.active
+    if live and not obj.active:
+        raise InvalidState(f"network '{obj.name}' is not active: cannot update it live")
+    if config and not obj.persistent:
+        raise InvalidState(f"network '{obj.name}' is transient: it has no persistent "
+                           "configuration to update")
+    return live, config
 
 
 class ManagerListener(Protocol):
@@ -111,6 +133,8 @@ class Manager:
         self._names_lock = asyncio.Lock()
         self.lease_watcher = LeaseWatcher(store.paths.dnsmasq_dir, self._lease_changed)
         self._lease_waiters: dict[tuple[str, str], list[asyncio.Future[DhcpLease]]] = {}
+        runner.dnsmasq.set_exit_callback(self._dnsmasq_gave_up)
+        runner.dnsmasq.set_restart_callback(self._dnsmasq_restarted)
 
     # -- notifications ----------------------------------------------------------------
 
@@ -356,6 +380,7 @@ class Manager:
                 self.lease_watcher.forget(obj.name)
                 obj.active = False
                 obj.facts = None
+                obj.problems = ()
                 if obj.pending is not None:
                     obj.definition = obj.pending
                     obj.pending = None
@@ -376,6 +401,66 @@ class Manager:
             self.store.set_autostart(obj.name, enabled)
             obj.autostart = enabled
             self._changed(obj, "Autostart")
+
+    async def update(self, obj: NetworkObject, command: int, section: int, parent_index: int,
+                     xml: str, flags: int) -> None:
+        """libvirt's net-update: edit one section of the live and/or persistent definition.
+
+        Both new definitions are computed (and validated) before anything changes; a live
+        change touches only what the section needs: hosts files and SIGHUP for host
+        entries (no restart, leases kept), a dnsmasq restart for conf changes, an atomic
+        rule replacement for firewall-relevant sections."""
+        async with obj.lock:
+            self._check_present(obj)
+            live, config = _update_targets(obj, flags)
+            new_config = new_live = None
+            effect = net_update.UpdateEffect()
+            if config:
+                new_config = net_update.apply_update(obj.next_definition, command, section,
+                                                 parent_index, xml)
+            if live:
+                new_live, effect = net_update.plan_update(obj.definition, command, section,
+                                                      parent_index, xml)
+            if new_live is not None:
+                await self._apply_live(obj, new_live, effect)
+            if new_config is not None:
+                self.store.save_definition(new_config)
+                if obj.active:
+                    obj.pending = None if new_config == obj.definition else new_config
+                else:
+                    obj.definition = new_config
+            if obj.active:
+                self._save_status(obj, "running")
+            log.info("network %s: updated section %d (live=%s, config=%s)", obj.name,
+                     section, live, config)
+
+    async def _apply_live(self, obj: NetworkObject, new: NetworkDefinition,
+                          effect: net_update.UpdateEffect) -> None:
+        old = obj.definition
+        runner = self.runner
+        try:
+            if effect.firewall:
+                runner.firewall.apply(new)
+            pid = obj.facts.dnsmasq_pid if obj.facts else None
+            if not runner.dnsmasq.needed(new):
+                await runner.dnsmasq.stop(obj.name)
+                pid = None
+            elif effect.dnsmasq_restart or pid is None:
+                pid = await runner.dnsmasq.start(new)
+            elif effect.hosts_only:
+                await runner.dnsmasq.reload(new)
+        except BaseException:
+            log.error("network %s: live update failed, restoring the previous state", obj.name)
+            try:
+                runner.firewall.apply(old)
+                if runner.dnsmasq.needed(old):
+                    await runner.dnsmasq.start(old)
+            except Exception:
+                log.exception("network %s: restoring after a failed update failed", obj.name)
+            raise
+        obj.definition = new
+        if obj.facts is not None:
+            obj.facts = replace(obj.facts, dnsmasq_pid=pid)
 
     async def run_locked(self, obj: NetworkObject,
                          work: Callable[[NetworkObject], Awaitable[T]]) -> T:
@@ -478,6 +563,31 @@ class Manager:
         """Let go of kernel handles; running networks and their dnsmasq keep running."""
         self.lease_watcher.stop()
         await self.runner.close()
+
+    # -- supervision ------------------------------------------------------------------
+
+    def set_problems(self, obj: NetworkObject, problems: tuple[str, ...]) -> None:
+        if problems != obj.problems:
+            obj.problems = problems
+            self._changed(obj, "Problems")
+
+    def _dnsmasq_restarted(self, network: str, pid: int) -> None:
+        obj = self.networks.get(network)
+        if obj is None or not obj.active or obj.facts is None:
+            return
+        log.warning("network %s: dnsmasq died and was restarted (pid %d)", network, pid)
+        obj.facts = replace(obj.facts, dnsmasq_pid=pid)
+        self._save_status(obj, "running")
+        self.set_problems(obj, tuple(p for p in obj.problems if not p.startswith("dnsmasq")))
+
+    def _dnsmasq_gave_up(self, network: str, status: int | None) -> None:
+        obj = self.networks.get(network)
+        if obj is None or not obj.active:
+            return
+        message = (f"dnsmasq keeps dying (last exit status {status}); DHCP and DNS are down "
+                   f"until the network is restarted")
+        log.error("network %s: %s", network, message)
+        self.set_problems(obj, (*obj.problems, f"dnsmasq: {message}"))
 
     # -- leases -----------------------------------------------------------------------
 

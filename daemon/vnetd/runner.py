@@ -130,6 +130,7 @@ class NetworkRunner:
                             started_at=facts.started_at, repaired=tuple(repaired))
 
     async def close(self) -> None:
+        self.dnsmasq.close()
         await self.bridge.close()
 
     async def repair(self, definition: NetworkDefinition, facts: RuntimeFacts) -> RuntimeFacts:

@@ -40,7 +40,7 @@ class Api:
 
     def call(self, path: str, iface: str, member: str, signature: str = "", *args: str,
              check: bool = True) -> Any:
-        proc = self.daemon.busctl("--json=short", "call", "org.vnetd1", path, iface, member,
+        proc = self.daemon.busctl("--json=short", "call", "--", "org.vnetd1", path, iface, member,
                                   *([signature, *args] if signature else []), check=check,
                                   user=self.user)
         if not check and proc.returncode != 0:
@@ -51,7 +51,7 @@ class Api:
     def error(self, path: str, iface: str, member: str, signature: str = "",
               *args: str) -> str:
         """Call expecting failure; return busctl's stderr (which carries the error)."""
-        proc = self.daemon.busctl("call", "org.vnetd1", path, iface, member,
+        proc = self.daemon.busctl("call", "--", "org.vnetd1", path, iface, member,
                                   *([signature, *args] if signature else []), check=False,
                                   user=self.user)
         assert proc.returncode != 0, f"{member} unexpectedly succeeded: {proc.stdout}"

@@ -4,6 +4,7 @@ autostart across daemon restarts, and the default network of a fresh install."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from tests.integration.busapi import MANAGER, MGR_IFACE, Api, network_xml
 from tests.integration.daemon_harness import Daemon
@@ -64,21 +65,23 @@ def test_running_networks_survive_daemon_stop_and_autostart_applies(
     api.set_prop(auto, "Autostart", "b", "true")
     assert (vnetd_daemon.config_dir / "networks" / "autostart" / "auto.xml").is_symlink()
     transient = api.create(network_xml("trans", 15, bridge="vtrans"))
-    dnsmasq_before = sorted(topology.host.run("pgrep", "-x", "dnsmasq", check=False)
-                            .stdout.split())
+    pidfiles = [vnetd_daemon.state_dir / "dnsmasq" / f"{n}.pid" for n in ("keep", "trans")]
+    dnsmasq_before = [p.read_text().split()[0] for p in pidfiles]
     assert vnetd_daemon.stop() == 0
     # The daemon is gone; its networks are not.
     assert topology.host.run("ip", "link", "show", "vkeep").returncode == 0
     assert topology.host.run("ip", "link", "show", "vtrans").returncode == 0
-    assert sorted(topology.host.run("pgrep", "-x", "dnsmasq", check=False).stdout.split()) \
-        == dnsmasq_before
+    for pid in dnsmasq_before:
+        assert Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"dnsmasq") or \
+            b"dnsmasq" in Path(f"/proc/{pid}/cmdline").read_bytes()
     vnetd_daemon.start("--no-default-network")
     assert api.prop(running, "Active") is True
     assert api.prop(auto, "Active") is True and api.prop(auto, "Autostart") is True
     assert api.prop(transient, "Active") is True and api.prop(transient, "Persistent") is False
+    assert [p.read_text().split()[0] for p in pidfiles] == dnsmasq_before, \
+        "dnsmasq was restarted instead of adopted"
     for pid in dnsmasq_before:
-        assert topology.host.run("kill", "-0", pid, check=False).returncode == 0, \
-            "dnsmasq was restarted instead of adopted"
+        assert Path(f"/proc/{pid}").exists(), "the adopted dnsmasq is gone"
 
 
 def test_default_network_on_fresh_install(vnetd_daemon: Daemon, topology: Topology) -> None:

@@ -133,6 +133,16 @@ class NetworkInterface(ServiceInterface):
 
     @dbus_method()
     @translate_errors
+    async def Update(self, command: DBusUInt32, section: DBusUInt32, parent_index: DBusInt32,
+                     xml: DBusStr, flags: DBusUInt32) -> None:
+        """libvirt's virNetworkUpdate: commands 1 modify, 2 delete, 3 add-last, 4 add-first;
+        sections 4 ip-dhcp-host, 5 ip-dhcp-range, 7 forward-interface, 9 portgroup,
+        10 dns-host, 11 dns-txt, 12 dns-srv; flags 1 live, 2 config, 0 current."""
+        await self.service.auth.require_manage()
+        await self.manager.update(self.obj, command, section, parent_index, xml, flags)
+
+    @dbus_method()
+    @translate_errors
     async def GetDHCPLeases(self, mac: DBusStr, flags: DBusUInt32) -> LeaseList:
         """Current leases as libvirt-dbus: (iface, expirytime, type 0=ipv4 1=ipv6, mac,
         iaid, ipaddr, prefix, hostname, clientid); "" stands for none. mac "" = all."""
@@ -183,6 +193,12 @@ class NetworkInterface(ServiceInterface):
     @dbus_property(access=PropertyAccess.READ)
     def BridgeName(self) -> DBusStr:
         return self.obj.definition.bridge_name or ""
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Problems(self) -> Annotated[list[str], DBusSignature("as")]:
+        """What is wrong with the running network (dnsmasq given up, foreign rules that
+        block guests, …); empty when all is well."""
+        return list(self.obj.problems)
 
     @dbus_property(access=PropertyAccess.READ)
     def ForwardMode(self) -> DBusStr:

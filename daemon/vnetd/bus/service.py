@@ -25,6 +25,7 @@ _PROPERTY_GETTERS: dict[str, Callable[[NetworkObject], object]] = {
     "Autostart": lambda o: o.autostart,
     "BridgeName": lambda o: o.definition.bridge_name or "",
     "ForwardMode": lambda o: o.definition.mode,
+    "Problems": lambda o: list(o.problems),
 }
 
 
