@@ -41,35 +41,33 @@ def run_editor(path: str) -> None:
         raise VnetdError(f"editor command '{editor} {path}' failed with status {result.returncode}")
 
 
-def _read_key() -> str:
-    """One key press from the terminal on stdin, without waiting for Enter."""
+def ask_reedit(message: str, out: TextIO) -> str:
+    """'y', 'n' or 'f'; 'n' when stdin is not a terminal."""
+    if not sys.stdin.isatty():
+        return "n"
     import termios
     import tty
 
     fd = sys.stdin.fileno()
     saved = termios.tcgetattr(fd)
+    # One key press, no Enter; TCSANOW keeps a key typed ahead of the prompt.
+    tty.setcbreak(fd, termios.TCSANOW)
     try:
-        tty.setcbreak(fd)
-        return os.read(fd, 1).decode(errors="replace").lower()
+        while True:
+            out.write(f"\r{message} Try again? [y,n,f,?]: ")
+            out.flush()
+            key = os.read(fd, 1).decode(errors="replace").lower()
+            if not key:
+                return "n"  # end of input
+            if key == "?":
+                out.write("\n" + HELP)
+                continue
+            if key in ("y", "n", "f"):
+                out.write("\r\n")
+                out.flush()
+                return key
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-
-
-def ask_reedit(message: str, out: TextIO) -> str:
-    """'y', 'n' or 'f'; 'n' when stdin is not a terminal."""
-    if not sys.stdin.isatty():
-        return "n"
-    while True:
-        out.write(f"\r{message} Try again? [y,n,f,?]: ")
-        out.flush()
-        key = _read_key()
-        if key == "?":
-            out.write("\n" + HELP)
-            continue
-        if key in ("y", "n", "f"):
-            out.write("\r\n")
-            out.flush()
-            return key
 
 
 async def edit_network(client: Client, net: Network, out: TextIO) -> int:
