@@ -94,7 +94,15 @@ class _Checker:
 
 def validate_definition(definition: NetworkDefinition, locate: Locator | None = None) -> None:
     """Raise ``InvalidArgument`` if the definition breaks a rule; return None otherwise."""
-    c = _Checker(locate or _no_locator)
+    try:
+        _validate(definition, _Checker(locate or _no_locator))
+    except (ValueError, TypeError) as exc:
+        # Only reachable for definitions built in code with malformed values (parsed
+        # ones are syntax-checked already); still a bad argument, never a crash.
+        raise InvalidArgument(f"<network>: invalid value: {exc}") from None
+
+
+def _validate(definition: NetworkDefinition, c: _Checker) -> None:
     d = definition
     _identity(c, d)
     _forward_and_bridge(c, d)

@@ -239,3 +239,13 @@ def test_validate_applies_to_definitions_built_in_code() -> None:
 def test_uuid_is_canonicalised() -> None:
     d = parse_network(net(ip4() + "<uuid>81FF0D90C91E674264DA4A736EDB9A9B</uuid>"))
     assert d.uuid == "81ff0d90-c91e-6742-64da-4a736edb9a9b"
+
+
+def test_malformed_values_built_in_code_are_invalid_argument() -> None:
+    from vnetd.model import Dns, DnsHost, IpConfig
+
+    with pytest.raises(InvalidArgument, match="invalid value"):
+        validate_definition(NetworkDefinition(name="a", dns=Dns(hosts=(DnsHost("x", ("h",)),))))
+    with pytest.raises(InvalidArgument):
+        validate_definition(NetworkDefinition(name="a", ips=(IpConfig(address="10.0.0.1",
+                                                                      netmask="255.0.255.0"),)))
