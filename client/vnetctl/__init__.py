@@ -42,7 +42,7 @@ if TYPE_CHECKING:
         NotRunning,
         VnetdError,
     )
-    from .types import EventType, ListFlags, NetworkEvent, NetworkInfo, XmlFlags
+    from .types import DhcpLease, EventType, ListFlags, NetworkEvent, NetworkInfo, XmlFlags
 
 _WHERE = {
     "BlockingClient": "blocking",
@@ -60,6 +60,7 @@ _WHERE = {
     "NotFound": "errors",
     "NotRunning": "errors",
     "VnetdError": "errors",
+    "DhcpLease": "types",
     "EventType": "types",
     "ListFlags": "types",
     "NetworkEvent": "types",
@@ -75,6 +76,7 @@ __all__ = [
     "BusUnavailable",
     "Client",
     "Conflict",
+    "DhcpLease",
     "EventStream",
     "EventType",
     "Failed",

@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from .client import Client, EventStream, Network
-from .types import ListFlags, NetworkEvent, NetworkInfo, XmlFlags
+from .types import DhcpLease, ListFlags, NetworkEvent, NetworkInfo, XmlFlags
 
 T = TypeVar("T")
 
@@ -115,6 +115,9 @@ class BlockingNetwork:
 
     def get_xml_desc(self, flags: int = XmlFlags.NONE) -> str:
         return self._owner._run(self.network.get_xml_desc(flags))
+
+    def get_dhcp_leases(self, mac: str = "") -> list[DhcpLease]:
+        return self._owner._run(self.network.get_dhcp_leases(mac))
 
     def get_autostart(self) -> bool:
         return self._owner._run(self.network.get_autostart())

@@ -57,6 +57,12 @@ def _net_dumpxml_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inactive", action="store_true", help="show inactive defined XML")
 
 
+def _net_dhcp_leases_args(p: argparse.ArgumentParser) -> None:
+    _network_arg()(p)
+    p.add_argument("mac", metavar="MAC", nargs="?", help="MAC address")
+    p.add_argument("--mac", dest="mac_option", metavar="MAC", help="MAC address")
+
+
 def _net_event_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "network", metavar="NETWORK", nargs="?", help="filter by network name or uuid"
@@ -88,6 +94,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
         _file_arg,
     ),
     CommandSpec("net-destroy", "destroy (stop) a network", _network_arg()),
+    CommandSpec("net-dhcp-leases", "print lease info for a given network",
+                _net_dhcp_leases_args, reads=True),
     CommandSpec("net-dumpxml", "network information in XML", _net_dumpxml_args, reads=True),
     CommandSpec("net-edit", "edit XML configuration for a network", _network_arg()),
     CommandSpec("net-event", "Network Events", _net_event_args, reads=True),

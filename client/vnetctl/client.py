@@ -17,7 +17,7 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.errors import AuthError, InvalidAddressError
 
 from .errors import BusUnavailable, Failed, NotFound, VnetdError, error_from_dbus
-from .types import EventType, ListFlags, NetworkEvent, NetworkInfo, XmlFlags, event_type
+from .types import DhcpLease, EventType, ListFlags, NetworkEvent, NetworkInfo, XmlFlags, event_type
 
 BUS_NAME = "org.vnetd1"
 MANAGER_PATH = "/org/vnetd1"
@@ -232,6 +232,11 @@ class Network:
     async def get_xml_desc(self, flags: int = XmlFlags.NONE) -> str:
         return str((await self._call("GetXMLDesc", "u", int(flags)))[0])
 
+    async def get_dhcp_leases(self, mac: str = "") -> list[DhcpLease]:
+        """Current leases, all of them or those of one MAC address."""
+        body = await self._call("GetDHCPLeases", "su", mac, 0)
+        return [DhcpLease.from_struct(item) for item in body[0]]
+
     async def get_autostart(self) -> bool:
         return bool(await self._get("Autostart"))
 
@@ -328,6 +333,7 @@ def _system_bus_address() -> str:
 __all__ = [
     "BUS_NAME",
     "Client",
+    "DhcpLease",
     "EventStream",
     "EventType",
     "ListFlags",

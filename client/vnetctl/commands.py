@@ -106,6 +106,19 @@ async def net_dumpxml(client: Client, args: argparse.Namespace, out: TextIO) -> 
     return 0
 
 
+async def net_dhcp_leases(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    net = await lookup(client, args.network)
+    try:
+        leases = await net.get_dhcp_leases(args.mac_option or args.mac or "")
+    except VnetdError as exc:
+        raise CommandError(f"Failed to get leases info for {args.network}", exc) from exc
+    if args.json:
+        out.write(output.to_json([lease.to_json() for lease in leases]))
+    else:
+        out.write(output.net_dhcp_leases(leases))
+    return 0
+
+
 def _read_file(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as f:
@@ -256,6 +269,7 @@ HANDLERS: dict[str, Handler] = {
     "net-create": net_create,
     "net-define": net_define,
     "net-destroy": net_destroy,
+    "net-dhcp-leases": net_dhcp_leases,
     "net-dumpxml": net_dumpxml,
     "net-edit": net_edit,
     "net-event": net_event,

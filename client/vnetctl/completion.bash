@@ -2,7 +2,7 @@
 # Installed as /usr/share/bash-completion/completions/vnetctl; for a checkout:
 #   source client/vnetctl/completion.bash
 
-_vnetctl_commands="net-autostart net-create net-define net-destroy net-dumpxml net-edit net-event net-info net-list net-name net-start net-undefine net-uuid help"
+_vnetctl_commands="net-autostart net-create net-define net-destroy net-dhcp-leases net-dumpxml net-edit net-event net-info net-list net-name net-start net-undefine net-uuid help"
 
 _vnetctl() {
     local cur cmd i
@@ -28,6 +28,7 @@ _vnetctl() {
             net-dumpxml) opts="--inactive --json" ;;
             net-event) opts="--event --loop --timeout --list --timestamp --json" ;;
             net-info|net-name|net-uuid) opts="--json" ;;
+            net-dhcp-leases) opts="--mac --json" ;;
             *) opts="" ;;
         esac
         COMPREPLY=($(compgen -W "$opts --help" -- "$cur"))

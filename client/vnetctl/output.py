@@ -7,10 +7,11 @@ that line is added by the CLI, not here, and ``--quiet`` drops it as in virsh.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .types import NetworkEvent, NetworkInfo
+from .types import DhcpLease, NetworkEvent, NetworkInfo
 
 
 def yes_no(value: bool) -> str:
@@ -72,6 +73,21 @@ def net_info(info: NetworkInfo) -> str:
     if info.bridge:  # virsh omits the line when the network has no bridge name
         lines.append(("Bridge:", info.bridge))
     return "".join(f"{label:<15} {value}\n" for label, value in lines)
+
+
+LEASES_HEADER = ("Expiry Time", "MAC address", "Protocol", "IP address", "Hostname",
+                 "Client ID or DUID")
+
+
+def net_dhcp_leases(leases: Iterable[DhcpLease]) -> str:
+    """virsh's lease table: local expiry time, ip/prefix, "-" for what is missing, by MAC."""
+    rows = []
+    for lease in sorted(leases, key=lambda x: x.mac.casefold()):
+        expiry = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(lease.expiry))
+        rows.append((expiry, lease.mac or "-", lease.protocol,
+                     f"{lease.ipaddr}/{lease.prefix}" if lease.ipaddr else "-",
+                     lease.hostname or "-", lease.clientid or "-"))
+    return table(LEASES_HEADER, rows)
 
 
 def event_line(event: NetworkEvent, timestamp: str | None = None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -67,6 +68,30 @@ class NetworkEvent:
     @property
     def label(self) -> str:
         return self.event.label if isinstance(self.event, EventType) else "unknown"
+
+
+@dataclass(frozen=True)
+class DhcpLease:
+    """One lease as libvirt-dbus's ``(sxisssuss)``; empty strings stand for "none"."""
+
+    iface: str
+    expiry: int  # seconds since the epoch
+    protocol: str  # "ipv4" or "ipv6"
+    mac: str
+    iaid: str
+    ipaddr: str
+    prefix: int
+    hostname: str
+    clientid: str
+
+    @classmethod
+    def from_struct(cls, item: Sequence[Any]) -> DhcpLease:
+        iface, expiry, kind, mac, iaid, ipaddr, prefix, hostname, clientid = item
+        return cls(str(iface), int(expiry), "ipv6" if kind == 1 else "ipv4", str(mac),
+                   str(iaid), str(ipaddr), int(prefix), str(hostname), str(clientid))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def event_type(number: int) -> EventType | int:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.daemon_harness import Daemon
-from tests.integration.netns import REPO
+from tests.integration.netns import REPO, Topology
 
 VNETCTL = str(REPO / ".venv" / "bin" / "vnetctl")
 NOBODY = 65534
@@ -337,3 +337,31 @@ def test_cli_wall_time(daemon: Daemon) -> None:
     print(f"\nvnetctl net-list --all: median {statistics.median(times) * 1000:.0f} ms, "
           f"min {min(times) * 1000:.0f} ms over {len(times)} runs")
     assert len(times) == 10
+
+
+def test_net_dhcp_leases_shows_a_guest(vnetd_daemon: Daemon, topology: Topology,
+                                       lab_file: Path) -> None:
+    vnetd_daemon.start()
+    ok(vnetd_daemon, "net-define", str(lab_file))
+    ok(vnetd_daemon, "net-start", "lab")
+    empty = ok(vnetd_daemon, "net-dhcp-leases", "lab").splitlines()
+    assert empty[0].split() == ["Expiry", "Time", "MAC", "address", "Protocol", "IP",
+                                "address", "Hostname", "Client", "ID", "or", "DUID"]
+    assert empty[2:] == [""]  # no rows, then virsh's empty line
+
+    guest = topology.add_guest("vnlab0")
+    address = guest.dhcp()
+    deadline = time.monotonic() + 20
+    while True:  # dnsmasq writes the lease; the daemon picks it up from its lease file
+        rows = ok(vnetd_daemon, "-q", "net-dhcp-leases", "lab").splitlines()[2:]
+        if rows or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(rows) == 1, rows
+    cells = rows[0].split()
+    assert cells[2:5] == [guest.mac, "ipv4", f"{address}/24"]
+    leases = json.loads(ok(vnetd_daemon, "net-dhcp-leases", "lab", "--mac", guest.mac,
+                           "--json"))
+    assert [(x["mac"], x["ipaddr"], x["prefix"]) for x in leases] == [(guest.mac, address, 24)]
+    assert json.loads(ok(vnetd_daemon, "net-dhcp-leases", "lab", "52:54:00:00:00:99",
+                         "--json")) == []

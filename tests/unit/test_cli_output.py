@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
+
+import pytest
 
 from vnetctl import output
-from vnetctl.types import EventType, NetworkEvent, NetworkInfo
+from vnetctl.types import DhcpLease, EventType, NetworkEvent, NetworkInfo
 
 DEFAULT = NetworkInfo(name="default", uuid="3e3fce45-4f53-4fa7-bb32-11f34168b82b",
                       active=True, persistent=True, autostart=True, bridge="virbr0",
@@ -79,3 +82,27 @@ def test_json_shapes() -> None:
     event = NetworkEvent("/p", "default", EventType.STOPPED, 0)
     assert output.event_json(event) == {"event": "lifecycle", "network": "default",
                                         "type": "Stopped", "number": 3, "detail": 0}
+
+
+def test_dhcp_leases_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        leases = [
+            DhcpLease.from_struct(("virbr0", 1704067200, 0, "52:54:00:BB:00:02", "",
+                                   "192.168.122.50", 24, "", "")),
+            DhcpLease.from_struct(("virbr0", 1704070800, 0, "52:54:00:aa:00:01", "",
+                                   "192.168.122.10", 24, "guest1", "01:52:54:00:aa:00:01")),
+        ]
+        dashes = "-" * (22 + 20 + 11 + 20 + 11 + 23)
+        assert output.net_dhcp_leases(leases).splitlines() == [
+            " Expiry Time           MAC address         Protocol   IP address          "
+            "Hostname   Client ID or DUID",
+            dashes,
+            " 2024-01-01 01:00:00   52:54:00:aa:00:01   ipv4       192.168.122.10/24   "
+            "guest1     01:52:54:00:aa:00:01",
+            " 2024-01-01 00:00:00   52:54:00:BB:00:02   ipv4       192.168.122.50/24   "
+            "-          -"]
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -82,7 +82,7 @@ def test_help_lists_every_command() -> None:
 def test_read_commands_have_json_and_write_commands_do_not() -> None:
     reads = {c.name for c in cli.COMMANDS if c.reads}
     assert reads == {"net-list", "net-info", "net-dumpxml", "net-name", "net-uuid",
-                     "net-event"}
+                     "net-dhcp-leases", "net-event"}
     with pytest.raises(SystemExit):
         parse("net-start", "default", "--json")
 
