@@ -4,7 +4,9 @@ Nothing here acts unless ``VNETD_TEST_HOOKS=1`` is set in the daemon's environme
 production runs pay one dictionary lookup per named step.
 
 - ``VNETD_TEST_CRASH_AT=step[,step…]``: the process kills itself with SIGKILL when it
-  reaches a named step (simulates a crash at that exact point).
+  reaches a named step (simulates a crash at that exact point). ``step@N`` crashes only
+  the N-th time the step is reached (a step such as ``store-write-partial`` is also
+  passed at daemon start-up, before the operation under test).
 - ``VNETD_TEST_FAIL_AT=step[,step…]``: raise ``Failed`` at that step (simulates a
   refusal by the kernel, nftables or dnsmasq, to test rollback).
 """
@@ -25,8 +27,15 @@ def _steps(variable: str) -> frozenset[str]:
     return frozenset(s for s in os.environ.get(variable, "").split(",") if s)
 
 
+_passes: dict[str, int] = {}
+
+
 def maybe_crash(step: str) -> None:
-    if _ENABLED and step in _steps("VNETD_TEST_CRASH_AT"):
+    if not _ENABLED:
+        return
+    wanted = _steps("VNETD_TEST_CRASH_AT")
+    count = _passes[step] = _passes.get(step, 0) + 1
+    if step in wanted or f"{step}@{count}" in wanted:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
