@@ -77,7 +77,7 @@ async def run(args: argparse.Namespace) -> int:
     from .daemon import build_manager
 
     paths = Paths(config_dir=args.config_dir, run_dir=args.run_dir, state_dir=args.state_dir)
-    manager = build_manager(paths)
+    manager, drift = build_manager(paths)
     service = BusService(manager, os.environ.get("DBUS_SYSTEM_BUS_ADDRESS"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -87,6 +87,7 @@ async def run(args: argparse.Namespace) -> int:
     await manager.startup(autostart=not args.no_autostart,
                           default_network=not args.no_default_network)
     await service.publish()
+    drift.start()
     active = sum(1 for o in manager.networks.values() if o.active)
     notify(f"READY=1\nSTATUS={active} networks active")
     log.info("vnetd %s ready: %d networks, %d active", __version__, len(manager.networks), active)
@@ -97,10 +98,12 @@ async def run(args: argparse.Namespace) -> int:
     if disconnected.done():
         log.error("lost the connection to the bus; exiting (networks keep running)")
         stopping.cancel()
+        await drift.stop()
         await manager.shutdown()
         return 1
     log.info("stopping; running networks keep running")
     disconnected.cancel()
+    await drift.stop()
     await manager.shutdown()
     service.disconnect()
     return 0

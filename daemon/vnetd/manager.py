@@ -117,6 +117,7 @@ def _update_targets(obj: NetworkObject, flags: int) -> tuple[bool, bool]:
 
 
 class ManagerListener(Protocol):
+    def network_repaired(self, obj: NetworkObject, parts: tuple[str, ...]) -> None: ...
     def lease_changed(self, obj: NetworkObject, action: str, lease: DhcpLease) -> None: ...
     def network_added(self, obj: NetworkObject) -> None: ...
     def network_removed(self, obj: NetworkObject) -> None: ...
@@ -563,6 +564,13 @@ class Manager:
         """Let go of kernel handles; running networks and their dnsmasq keep running."""
         self.lease_watcher.stop()
         await self.runner.close()
+
+    def save_running_status(self, obj: NetworkObject) -> None:
+        self._save_status(obj, "running")
+
+    def notify_repaired(self, obj: NetworkObject, parts: tuple[str, ...]) -> None:
+        for listener in self.listeners:
+            listener.network_repaired(obj, parts)
 
     # -- supervision ------------------------------------------------------------------
 

@@ -108,10 +108,9 @@ class NetworkRunner:
         state = await self.bridge.inspect(bridge_name)
         expected = {str(ip.interface) for ip in definition.ips}
         if state is None or not state.up or not expected <= set(state.addresses):
-            ifindex = await self.bridge.ensure(definition)
             repaired.append("bridge")
-        else:
-            ifindex = state.ifindex
+        # ensure() on an intact bridge changes nothing; it also lets the backend watch it.
+        ifindex = await self.bridge.ensure(definition)
         if not self.firewall.verify(definition):
             self.firewall.apply(definition)
             repaired.append("firewall")

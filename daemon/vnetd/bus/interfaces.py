@@ -97,6 +97,15 @@ class ManagerInterface(ServiceInterface):
         return [network, name, event, detail]
 
 
+    @dbus_signal()
+    def NetworkRepaired(self, network: DBusObjectPath, name: DBusStr,
+                        parts: Annotated[list[str], DBusSignature("as")]
+                        ) -> Annotated[list[Any], DBusSignature("osas")]:
+        """Something outside vnetd broke a running network and vnetd put it right; parts
+        are "bridge", "firewall" and/or "dnsmasq"."""
+        return [network, name, parts]
+
+
 class NetworkInterface(ServiceInterface):
     def __init__(self, service: "BusService", obj: NetworkObject) -> None:
         super().__init__(NETWORK_IFACE)

@@ -89,6 +89,9 @@ class BusService:
             del self._exported[path]
             self.bus.unexport(path)
 
+    def network_repaired(self, obj: NetworkObject, parts: tuple[str, ...]) -> None:
+        self.manager_iface.NetworkRepaired(network_path(obj.name), obj.name, list(parts))
+
     def lease_changed(self, obj: NetworkObject, action: str, lease: DhcpLease) -> None:
         iface = self._exported.get(network_path(obj.name))
         if iface is not None and iface.obj is obj:

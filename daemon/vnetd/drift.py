@@ -1,0 +1,154 @@
+"""Self-healing: notice when something else breaks a running network, and put it right.
+
+Sources, none of which polls the kernel state of every network:
+- nftables: ``nft -j monitor`` reports every change to vnetd's table; after a burst the
+  watcher lists the table once and repairs the networks whose rules are gone (a
+  ``nft flush ruleset``, a firewall service restart, a deleted chain);
+- netlink: link and address events report a bridge or one of its addresses removed;
+- forwarding: the sysctls have no change notification, so one small file read per second
+  checks them (the only periodic check, and it costs microseconds);
+- foreign tables that would drop our guests' traffic (Docker's FORWARD policy DROP, ufw)
+  are looked for every few seconds and reported in the network's ``Problems`` with the fix;
+  vnetd does not change other tables.
+
+A repair runs under the network's lock, so it never races a start, stop or update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .manager import Manager, NetworkObject
+
+log = logging.getLogger(__name__)
+
+FirewallWatch = Callable[[Callable[[list[Any]], None]], Awaitable[None]]
+BridgeWatch = Callable[[Callable[[Any], None]], Awaitable[None]]
+
+FORWARDING_KEYS = {4: "net/ipv4/ip_forward", 6: "net/ipv6/conf/all/forwarding"}
+FOREIGN_CHECK_INTERVAL = 5.0
+
+
+class DriftRepair:
+    def __init__(self, manager: Manager, *, firewall_watch: FirewallWatch | None,
+                 bridge_watch: BridgeWatch | None, sysctl_root: Path = Path("/proc/sys"),
+                 forwarding_interval: float = 1.0) -> None:
+        self.manager = manager
+        self.firewall_watch = firewall_watch
+        self.bridge_watch = bridge_watch
+        self.sysctl_root = sysctl_root
+        self.forwarding_interval = forwarding_interval
+        self._tasks: list[asyncio.Task[None]] = []
+        self._queued: set[str] = set()
+        self._repair_tasks: set[asyncio.Task[None]] = set()
+        self.repairs = 0
+
+    def start(self) -> None:
+        if self.firewall_watch is not None:
+            self._tasks.append(asyncio.ensure_future(self.firewall_watch(self._on_nft_burst)))
+        if self.bridge_watch is not None:
+            self._tasks.append(asyncio.ensure_future(self.bridge_watch(self._on_bridge_event)))
+        self._tasks.append(asyncio.ensure_future(self._forwarding_loop()))
+        self._tasks.append(asyncio.ensure_future(self._foreign_loop()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    # -- triggers ---------------------------------------------------------------------
+
+    def _active(self) -> list[NetworkObject]:
+        return [o for o in self.manager.networks.values() if o.active]
+
+    def _on_nft_burst(self, _events: list[Any]) -> None:
+        firewall = self.manager.runner.firewall
+        try:
+            installed = firewall.installed_networks()
+        except Exception as exc:
+            log.error("cannot list vnetd's nftables table: %s", exc)
+            return
+        for obj in self._active():
+            if obj.definition.mode != "open" and obj.name not in installed:
+                self.schedule(obj, "nftables rules removed")
+
+    def _on_bridge_event(self, event: Any) -> None:
+        for obj in self._active():
+            if obj.definition.bridge_name == event.bridge:
+                self.schedule(obj, f"bridge {event.bridge}: {event.what}")
+
+    async def _forwarding_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.forwarding_interval)
+            off = {v for v, key in FORWARDING_KEYS.items() if self._read(key) == "0"}
+            if not off:
+                continue
+            for obj in self._active():
+                if obj.definition.mode in ("nat", "route") and any(
+                        obj.definition.ips_of(v) for v in off):
+                    self.schedule(obj, "IP forwarding switched off")
+
+    def _read(self, key: str) -> str | None:
+        try:
+            return (self.sysctl_root / key).read_text().strip()
+        except OSError:
+            return None
+
+    async def _foreign_loop(self) -> None:
+        firewall: Any = self.manager.runner.firewall
+        if not hasattr(firewall, "foreign_drops"):
+            return
+        while True:
+            for obj in self._active():
+                bridge = obj.definition.bridge_name or ""
+                try:
+                    drops = firewall.foreign_drops((bridge,))
+                except Exception as exc:
+                    log.debug("foreign rule check failed: %s", exc)
+                    continue
+                found = tuple(f"firewall: {d.describe()}" for d in drops)
+                others = tuple(p for p in obj.problems if not p.startswith("firewall:"))
+                if set(found) - set(obj.problems):
+                    for line in found:
+                        log.warning("network %s: %s", obj.name, line)
+                self.manager.set_problems(obj, others + found)
+            await asyncio.sleep(FOREIGN_CHECK_INTERVAL)
+
+    # -- repair -----------------------------------------------------------------------
+
+    def schedule(self, obj: NetworkObject, reason: str) -> None:
+        if obj.name in self._queued:
+            return
+        self._queued.add(obj.name)
+        task = asyncio.ensure_future(self._repair(obj, reason, time.monotonic()))
+        self._repair_tasks.add(task)
+        task.add_done_callback(self._repair_tasks.discard)
+
+    async def _repair(self, obj: NetworkObject, reason: str, noticed: float) -> None:
+        try:
+            async with obj.lock:
+                self._queued.discard(obj.name)
+                if obj.removed or not obj.active or obj.facts is None:
+                    return
+                facts = await self.manager.runner.repair(obj.definition, obj.facts)
+                obj.facts = replace(facts, started_at=obj.facts.started_at)
+                if facts.repaired:
+                    self.repairs += 1
+                    took = time.monotonic() - noticed
+                    log.warning("network %s: %s; repaired %s in %.3f s", obj.name, reason,
+                                ", ".join(facts.repaired), took)
+                    self.manager.save_running_status(obj)
+                    self.manager.notify_repaired(obj, facts.repaired)
+        except Exception:
+            self._queued.discard(obj.name)
+            log.exception("network %s: repair after %r failed", obj.name, reason)
