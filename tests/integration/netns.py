@@ -26,6 +26,10 @@ PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv").exists() els
 UPLINK_HOST_IP = "198.51.100.1"
 UPLINK_PEER_IP = "198.51.100.2"
 UPLINK_PREFIX = 24
+# Optional IPv6 on the same veth (make_topology(ipv6=True) / Topology.add_ipv6_uplink()).
+UPLINK6_HOST_IP = "2001:db8:100::1"
+UPLINK6_PEER_IP = "2001:db8:100::2"
+UPLINK6_PREFIX = 64
 
 _counter = itertools.count()
 
@@ -171,6 +175,18 @@ class Topology:
         self.guests.append(guest)
         return guest
 
+    def add_ipv6_uplink(self, *routed: str) -> None:
+        """IPv6 on the uplink veth (host 2001:db8:100::1, uplink ::2, nodad so both are
+        usable at once), a host default route via the uplink, and in the uplink a route
+        back to each of ``routed`` (guest subnets) via the host."""
+        self.host.run("ip", "-6", "addr", "add", f"{UPLINK6_HOST_IP}/{UPLINK6_PREFIX}", "dev",
+                      "up0", "nodad")
+        self.uplink.run("ip", "-6", "addr", "add", f"{UPLINK6_PEER_IP}/{UPLINK6_PREFIX}",
+                        "dev", "up1", "nodad")
+        self.host.run("ip", "-6", "route", "replace", "default", "via", UPLINK6_PEER_IP)
+        for subnet in routed:
+            self.uplink.run("ip", "-6", "route", "replace", subnet, "via", UPLINK6_HOST_IP)
+
     def destroy(self) -> None:
         for guest in self.guests:
             guest.ns.destroy()
@@ -178,7 +194,7 @@ class Topology:
         self.host.destroy()
 
 
-def make_topology() -> Topology:
+def make_topology(*, ipv6: bool = False) -> Topology:
     host = create_namespace("host")
     uplink = create_namespace("uplink")
     try:
@@ -189,11 +205,14 @@ def make_topology() -> Topology:
         host.run("ip", "route", "add", "default", "via", UPLINK_PEER_IP)
         uplink.run("ip", "addr", "add", f"{UPLINK_PEER_IP}/{UPLINK_PREFIX}", "dev", "up1")
         uplink.run("ip", "link", "set", "up1", "up")
+        topo = Topology(host, uplink)
+        if ipv6:
+            topo.add_ipv6_uplink()
     except BaseException:
         uplink.destroy()
         host.destroy()
         raise
-    return Topology(host, uplink)
+    return topo
 
 
 def topology_fixture() -> Iterator[Topology]:

@@ -70,3 +70,50 @@ def test_guard_refuses_the_initial_namespace(monkeypatch: pytest.MonkeyPatch,
 
     monkeypatch.setenv(nft.GUARD_ENV, "0")
     nft.check_guard(netns_dir)  # the daemon in production is not guarded
+
+
+ROUTES = (
+    # dest, plen, src, plen, next hop, metric, refcnt, use, flags, device
+    "fd000000000000000000000000000000 40 00000000000000000000000000000000 00 "
+    "00000000000000000000000000000000 00000100 00000001 00000000 00000001 br0\n"
+    # default via an RA router (RTF_UP|GATEWAY|DEFAULT|ADDRCONF|EXPIRES)
+    "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+    "fe800000000000000000000000000001 00000400 00000001 00000000 00450003 up0\n"
+    "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+    "fe800000000000000000000000000002 00000400 00000001 00000000 00450003 wan2\n"
+    "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+    "fe800000000000000000000000000003 00000400 00000001 00000000 00450003 nm0\n"
+)
+
+
+def _with_interfaces(root: Path, **accept_ra: str) -> Path:
+    for dev, value in accept_ra.items():
+        (root / f"net/ipv6/conf/{dev}").mkdir(parents=True)
+        (root / f"net/ipv6/conf/{dev}/accept_ra").write_text(value + "\n")
+    routes = root.parent / "routes"
+    routes.write_text(ROUTES)
+    return routes
+
+
+def test_ra_routes_get_accept_ra_2_before_ipv6_forwarding(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = _proc(tmp_path / "sys")
+    routes = _with_interfaces(root, br0="0", up0="1", wan2="2", nm0="0")
+    assert sysctl.ra_route_interfaces(routes) == {"up0", "wan2", "nm0"}
+    with caplog.at_level("WARNING"):
+        assert sysctl.keep_ra_routes(root, routes) == ["net/ipv6/conf/up0/accept_ra"]
+    assert (root / "net/ipv6/conf/up0/accept_ra").read_text().strip() == "2"
+    assert (root / "net/ipv6/conf/nm0/accept_ra").read_text().strip() == "0"
+    assert "up0" in caplog.text and "accept_ra=2" in caplog.text
+    assert sysctl.keep_ra_routes(root, routes) == []  # nothing left to do
+
+
+def test_enable_forwarding_keeps_ra_routes_only_for_ipv6(tmp_path: Path) -> None:
+    root = _proc(tmp_path / "sys")
+    (root.parent / "net").mkdir()
+    _with_interfaces(root, up0="1").rename(root.parent / sysctl.IPV6_ROUTES)
+    sysctl.enable_forwarding(CASES["nat"], root)  # IPv4 only: the uplink is left alone
+    assert (root / "net/ipv6/conf/up0/accept_ra").read_text().strip() == "1"
+    sysctl.enable_forwarding(CASES["nat-ipv6"], root)
+    assert (root / "net/ipv6/conf/up0/accept_ra").read_text().strip() == "2"
+    assert (root / sysctl.IPV6_FORWARD).read_text().strip() == "1"

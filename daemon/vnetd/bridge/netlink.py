@@ -19,6 +19,11 @@ Decisions worth knowing:
   IPv6 address and 1 otherwise; ``accept_ra`` and ``autoconf`` are always 0, so that a
   guest cannot configure the host through router advertisements. The files are
   written before any address is added and only when their value differs.
+* ``accept_dad`` is 0 too, for the same reason as NODAD: the kernel makes the bridge's
+  link-local address only when the first port forwards (carrier), and DAD would keep it
+  tentative for another second or more. Meanwhile dnsmasq sends its router
+  advertisements from the global address, which guests must drop (RFC 4861 6.1.2: an
+  RA comes from a link-local source), so SLAAC would wait for the next RA.
 * ``<bridge stp>`` defaults to on, ``<bridge delay>`` to 0 s. With STP on the kernel
   clamps the forward delay to 2..30 s (``br_stp_start``), so "delay 0" reads back as
   200 centiseconds; the comparison uses the clamped value so that a second ``ensure``
@@ -339,7 +344,8 @@ class NetlinkBridge:
         conf = self._sysctl_root / "net" / "ipv6" / "conf" / name
         if not conf.is_dir():
             return  # IPv6 is off in this kernel or namespace: nothing to tune
-        wanted = {"disable_ipv6": "0" if has_ipv6 else "1", "accept_ra": "0", "autoconf": "0"}
+        wanted = {"disable_ipv6": "0" if has_ipv6 else "1", "accept_ra": "0", "autoconf": "0",
+                  "accept_dad": "0"}
         for key, value in wanted.items():
             path = conf / key
             try:
