@@ -1,0 +1,140 @@
+"""Side-by-side benchmark of vnetd against libvirt's network driver (one command).
+
+    .venv/bin/python -m tests.bench.run [--quick] [--only vnetd|libvirt]
+
+Each daemon runs in its own fresh namespace pair (host + uplink) plus a guest namespace,
+through the same protocol (``tests.bench.protocol``), one after the other in the same run.
+Prints the table and writes it to tests/bench/RESULTS.md. Needs root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.bench import libvirt_side, report
+from tests.bench.lab import make_guest_ns
+from tests.bench.protocol import Bench, BenchConfig, Recorder, Side, log
+from tests.bench.vnetd_side import VnetdSide
+from tests.integration.netns import make_topology
+
+HERE = Path(__file__).resolve().parent
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="fewer repetitions (5; 1 restart); same network counts")
+    p.add_argument("--only", choices=["vnetd", "libvirt"], help="run one side only")
+    p.add_argument("--reps", type=int, help="repetitions of single operations (default 20)")
+    p.add_argument("--many", type=int, help="networks started in a row (default 100)")
+    p.add_argument("--list-sizes", help="SMALL,LARGE defined networks for net-list "
+                   "(default 50,200; LARGE >= --many >= SMALL)")
+    p.add_argument("--restart-reps", type=int, help="daemon restarts (default 3)")
+    p.add_argument("--rpc-batches", type=int, help="batches of D-Bus calls (default 10)")
+    p.add_argument("--results", type=Path, default=HERE / "RESULTS.md",
+                   help="markdown file to update (default tests/bench/RESULTS.md)")
+    p.add_argument("--no-results", action="store_true", help="do not write any results file")
+    p.add_argument("--json", type=Path, help="also write raw samples as JSON here")
+    return p.parse_args(argv)
+
+
+def config(a: argparse.Namespace) -> BenchConfig:
+    cfg = BenchConfig()
+    if a.quick:
+        cfg.reps, cfg.restart_reps, cfg.rpc_batches = 5, 1, 3
+    if a.reps is not None:
+        cfg.reps = a.reps
+    if a.many is not None:
+        cfg.many = a.many
+    if a.list_sizes:
+        cfg.list_small, cfg.list_large = (int(x) for x in a.list_sizes.split(","))
+    if a.restart_reps is not None:
+        cfg.restart_reps = a.restart_reps
+    if a.rpc_batches is not None:
+        cfg.rpc_batches = a.rpc_batches
+    if not cfg.list_small <= cfg.many <= cfg.list_large or cfg.list_large > 250:
+        raise SystemExit("need SMALL <= --many <= LARGE <= 250")
+    return cfg
+
+
+SIDES: dict[str, type[Side]] = {"libvirt": libvirt_side.LibvirtSide, "vnetd": VnetdSide}
+
+
+def run_side(name: str, cfg: BenchConfig, versions: dict[str, str]) -> Recorder:
+    topo = make_topology()
+    guest = make_guest_ns()
+    workdir = Path(tempfile.mkdtemp(prefix=f"vnetd-bench-{name}-"))
+    workdir.chmod(0o755)
+    side = SIDES[name](topo.host, workdir)
+    try:
+        side.prepare()
+        versions.update(side.versions())
+        return Bench(side, guest, cfg).run()
+    finally:
+        try:
+            side.stop_daemon()
+        finally:
+            side.cleanup()
+            guest.destroy()
+            topo.destroy()
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    cfg = config(a)
+    if os.geteuid() != 0:
+        raise SystemExit("run as root: the benchmark makes network namespaces")
+    names = [a.only] if a.only else ["libvirt", "vnetd"]
+    results: dict[str, dict[str, list[float]]] = {}
+    notes: list[str] = []
+    versions: dict[str, str] = {}
+    failed = False
+    for name in names:
+        if name == "libvirt" and not libvirt_side.available():
+            notes.append("libvirt not installed (scripts/bench.sh installs it): "
+                         "libvirt column empty")
+            failed = failed or a.only == "libvirt"
+            continue
+        try:
+            rec = run_side(name, cfg, versions)
+        except Exception as exc:  # report the other side anyway
+            traceback.print_exc()
+            notes.append(f"{name} side failed: {type(exc).__name__}: {str(exc)[:300]}")
+            failed = True
+            continue
+        results[name] = rec.samples
+        notes += rec.notes
+    if "libvirt" in results:
+        notes.append("libvirt has no D-Bus API here (libvirt-dbus not installed) and virsh is "
+                     "sequential: its only RPC figure is net-dumpxml commands per second inside "
+                     "one virsh session (2 RPCs each: LookupByName + GetXMLDesc).")
+    table = report.render_table(report.table_rows(cfg, results))
+    print(table)
+    for note in notes:
+        print(f"note: {note}")
+    command = "scripts/bench.sh " + shlex.join(argv if argv is not None else sys.argv[1:])
+    if not a.no_results:
+        env = report.environment(versions)
+        report.write_results(a.results, report.markdown(cfg, table, env, notes, command.strip()))
+        log(f"wrote {a.results}")
+    if a.json:
+        a.json.write_text(json.dumps({"config": vars(cfg), "samples": results,
+                                      "notes": notes}, indent=1))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""vnetd under test: the real daemon on a private system-type bus, driven by vnetctl.
+
+The bus is ``tests.integration.daemon_harness.PrivateBus`` (Debian's system.conf plus
+the shipped policy), the daemon ``daemon_harness.Daemon``; the daemon logs at its
+default level (info), as it would in production, not the tests' debug level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from pathlib import Path
+
+from tests.bench.protocol import Side, run_cli
+from tests.integration.daemon_harness import Daemon, PrivateBus
+from tests.integration.netns import PYTHON, REPO, Namespace
+
+VNETCTL = str(REPO / ".venv" / "bin" / "vnetctl")
+MANAGER = "/org/vnetd1"
+MGR_IFACE = "org.vnetd1.Manager"
+NET_IFACE = "org.vnetd1.Network"
+
+
+class VnetdSide(Side):
+    label = "vnetd"
+
+    def __init__(self, host: Namespace, workdir: Path) -> None:
+        super().__init__(host, workdir)
+        self.bus = PrivateBus(workdir / "bus", host)
+        self.daemon = Daemon(host, self.bus, workdir / "vnetd",
+                             extra_args=["--no-default-network", "--log-level", "info"])
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"DBUS_SYSTEM_BUS_ADDRESS": self.bus.address, "PATH": "/usr/sbin:/usr/bin:/bin"}
+
+    def prepare(self) -> None:
+        self.bus.directory.mkdir(parents=True, exist_ok=True)
+        self.bus.directory.chmod(0o755)
+        self.daemon.root.mkdir(parents=True, exist_ok=True)
+        self.bus.start()
+
+    def start_daemon(self) -> None:
+        self.daemon.start(wait=False)
+
+    def stop_daemon(self) -> None:
+        self.daemon.stop(timeout=60)
+
+    def daemon_pid(self) -> int:
+        assert self.daemon.process is not None
+        return self.daemon.process.pid
+
+    def probe(self) -> bool:
+        proc = self.daemon.process
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"vnetd exited ({proc.returncode}):\n{self.daemon.log()[-3000:]}")
+        return subprocess.run(
+            ["busctl", f"--address={self.bus.address}", "call", "org.vnetd1", MANAGER,
+             MGR_IFACE, "ListNetworks", "u", "0"], capture_output=True,
+            check=False).returncode == 0
+
+    def _ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli([VNETCTL, *args], env=self.env)
+
+    def define(self, xml_file: Path) -> None:
+        self._ctl("net-define", str(xml_file))
+
+    def start(self, name: str) -> None:
+        self._ctl("net-start", name)
+
+    def destroy(self, name: str) -> None:
+        self._ctl("net-destroy", name)
+
+    def undefine(self, name: str) -> None:
+        self._ctl("net-undefine", name)
+
+    def list_all(self) -> str:
+        return self._ctl("net-list", "--all").stdout
+
+    def rpc_rates(self, name: str, batches: int) -> dict[str, list[float]]:
+        return asyncio.run(_rates(self.bus.address, name, batches))
+
+    def versions(self) -> dict[str, str]:
+        out = subprocess.run([PYTHON, "-c", "import vnetd; print(vnetd.__version__)"],
+                             capture_output=True, text=True, check=False).stdout.strip()
+        return {"vnetd": out}
+
+    def cleanup(self) -> None:
+        self.daemon.stop()
+        self.bus.stop()
+
+
+async def _rates(address: str, name: str, batches: int, calls: int = 200,
+                 in_flight: int = 50) -> dict[str, list[float]]:
+    """Calls per second through dbus-fast: one at a time, and ``in_flight`` concurrent."""
+    from dbus_fast import Message, MessageType
+    from dbus_fast.aio import MessageBus
+
+    bus = await MessageBus(bus_address=address).connect()
+
+    async def call(path: str, iface: str, member: str, signature: str,
+                   body: list[object]) -> list[object]:
+        reply = await bus.call(Message(destination="org.vnetd1", path=path, interface=iface,
+                                       member=member, signature=signature, body=body))
+        if reply is None or reply.message_type != MessageType.METHOD_RETURN:
+            raise RuntimeError(f"{member} failed: {reply.body if reply else None}")
+        return list(reply.body)
+
+    net_path = str((await call(MANAGER, MGR_IFACE, "LookupByName", "s", [name]))[0])
+    requests: dict[str, tuple[str, str, str, str, list[object]]] = {
+        "rpc_list_serial": (MANAGER, MGR_IFACE, "ListNetworks", "u", [0]),
+        "rpc_xml_serial": (net_path, NET_IFACE, "GetXMLDesc", "u", [0]),
+    }
+    out: dict[str, list[float]] = {key: [] for key in
+                                   [*requests, "rpc_list_inflight", "rpc_xml_inflight"]}
+    try:
+        for _ in range(batches):
+            for key, req in requests.items():
+                began = time.perf_counter()
+                for _ in range(calls):
+                    await call(*req)
+                out[key].append(calls / (time.perf_counter() - began))
+                gate = asyncio.Semaphore(in_flight)
+
+                async def gated(req: tuple[str, str, str, str, list[object]] = req,
+                                gate: asyncio.Semaphore = gate) -> None:
+                    async with gate:
+                        await call(*req)
+
+                began = time.perf_counter()
+                await asyncio.gather(*(gated() for _ in range(calls)))
+                out[key.replace("serial", "inflight")].append(
+                    calls / (time.perf_counter() - began))
+    finally:
+        bus.disconnect()
+    return out
