@@ -114,8 +114,12 @@ def test_router_advertisement_announces_the_prefix(vnetd_daemon: Daemon,
         assert time.monotonic() < deadline, _addresses(guest.ns, "eth0")
         time.sleep(0.1)
     # The host did not configure itself from its own RA (accept_ra=0 on the bridge).
-    accept_ra = topology.host.run("sysctl", "-n", "net.ipv6.conf.v6ra.accept_ra").stdout
-    assert accept_ra.strip() == "0"
+    for key, value in (("accept_ra", "0"), ("autoconf", "0"), ("accept_dad", "0")):
+        got = topology.host.run("sysctl", "-n", f"net.ipv6.conf.v6ra.{key}").stdout
+        assert got.strip() == value, key
+    # RAs come from the bridge's link-local address (usable at once: accept_dad=0), which
+    # is the only source a guest's kernel takes them from.
+    assert f"from {wait_link_local(topology.host, 'v6ra')}" in out, out
 
 
 RESERVED_MAC = "52:54:00:61:00:02"

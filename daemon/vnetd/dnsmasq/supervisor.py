@@ -298,6 +298,12 @@ class DnsmasqSupervisor:
         files = self.files(name)
         started = time.monotonic()
         try:
+            definition = self._definitions.get(name)
+            if definition is not None:
+                # The files are written afresh from the definition: one deleted or
+                # damaged behind our back (a state-dir cleanup, an editor) would
+                # otherwise make every restart fail the same way.
+                self._write(self._render(definition, files), files)
             proc = await self._spawn(name, files)
         except Failed as exc:
             log.error("restarting dnsmasq of network %s failed: %s", name, exc)
