@@ -51,7 +51,7 @@ def rows_for(cfg: BenchConfig) -> list[tuple[str, str, str, Target | None]]:
         ("lease", "start returned → fresh guest holds lease (stp on, delay 0)", "ms",
          Target("max", 500, text="< 500 ms")),
         ("start_many", f"net-start x{n} in a row, per start (→ DHCP)", "ms", None),
-        ("start_growth", f"  growth over the {n}: median last 10 / first 10", "x", None),
+        ("start_growth", f"net-start x{n}: growth, median last 10 / first 10", "x", None),
         ("destroy_many", f"net-destroy, {n} running → 0, per network", "ms", None),
         ("list_small", f"net-list --all, {small} defined", "ms", None),
         ("list_large", f"net-list --all, {large} defined, {n} active", "ms",
