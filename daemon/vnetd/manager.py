@@ -530,7 +530,8 @@ class Manager:
                 del self.networks[name]
             return
         obj.active = True
-        obj.persistent = obj.persistent or status.persistent
+        # Persistent only with a definition on disk: a crash between an undefine's delete
+        # and its status update leaves ``status.persistent`` stale.
         self._save_status(obj, "running")
         self.lease_watcher.track(name)
 
