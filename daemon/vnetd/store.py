@@ -121,7 +121,8 @@ class Store:
 
     def _remove_stale_temporaries(self) -> None:
         # Temporaries are only ever ours and only half-written by a crashed write.
-        for directory in (self.paths.networks_dir, self.paths.status_dir):
+        for directory in (self.paths.config_dir, self.paths.networks_dir,
+                          self.paths.autostart_dir, self.paths.status_dir):
             for tmp in directory.glob(f"{TMP_PREFIX}*"):
                 log.info("removing temporary file left by an interrupted write: %s", tmp)
                 with contextlib.suppress(OSError):
