@@ -224,11 +224,45 @@ def test_routed_ipv6_guest_reaches_the_uplink_with_its_own_address(
     _start(vnetd_daemon, v6_network("rt", 62, mode="route"))
     forwarding = topology.host.run("sysctl", "-n", "net.ipv6.conf.all.forwarding").stdout
     assert forwarding.strip() == "1"
-    guest = _static_guest(topology, "v6rt", "fd00:77:62::10", "fd00:77:62::1")
+    # The guest configures itself from vnetd's RA alone: SLAAC address, default route.
+    guest = _guest(topology, "v6rt")
     began = time.monotonic()
-    peer = _send_from_guest(topology, guest, "fd00:77:62::10")
+    address = _slaac_address(guest, "fd00:77:62:")
+    routes = json.loads(guest.ns.run("ip", "-6", "-j", "route", "show", "default").stdout)
+    assert [r.get("protocol") for r in routes] == ["ra"], routes
+    print(f"routed IPv6: guest had SLAAC address {address} and an RA default route "
+          f"{time.monotonic() - began:.3f}s after plugging in")
+    peer = _send_from_guest(topology, guest, address)
     print(f"routed IPv6: uplink heard {peer} after {time.monotonic() - began:.3f}s")
-    assert peer == "fd00:77:62::10"
+    assert peer == address
+
+
+def _slaac_address(guest: Guest, prefix: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        for addr in _addresses(guest.ns, "eth0"):
+            if str(addr["local"]).startswith(prefix) and not addr.get("tentative"):
+                return str(addr["local"])
+        assert time.monotonic() < deadline, f"no SLAAC address: {_addresses(guest.ns, 'eth0')}"
+        time.sleep(0.05)
+
+
+def test_isolated_ipv6_network_advertises_no_default_router(
+        vnetd_daemon: Daemon, topology: Topology) -> None:
+    """libvirt: an isolated network's RAs have router lifetime 0 (ra-param=*,0,0), so a
+    guest numbers itself but routes nothing through the host."""
+    require_tools("rdisc6")
+    vnetd_daemon.start("--no-default-network")
+    _start(vnetd_daemon, v6_network("iso", 66, mode=None))
+    guest = _guest(topology, "v6iso")
+    out = guest.ns.run("rdisc6", "-1", "-w", "1000", "-r", "8", "eth0", timeout=30).stdout
+    assert "fd00:77:66::/64" in out, out
+    lifetime = next(line for line in out.splitlines() if "Router lifetime" in line)
+    assert lifetime.split(":")[1].split()[0] == "0", lifetime
+    _slaac_address(guest, "fd00:77:66:")
+    assert guest.ns.run("ip", "-6", "route", "show", "default").stdout.strip() == ""
+    forwarding = topology.host.run("sysctl", "-n", "net.ipv6.conf.all.forwarding").stdout
+    assert forwarding.strip() == "0"  # isolated: no forwarding turned on
 
 
 def test_nat66_guest_is_masqueraded_behind_the_uplink_address(

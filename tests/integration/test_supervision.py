@@ -125,9 +125,11 @@ def test_killed_dnsmasq_is_replaced_within_a_second(vnetd_daemon: Daemon,
         prober = _start_prober(guest, 70)
         assert prober.stdin is not None and prober.stdout is not None
         killed_at = time.monotonic()
+        _kill_dnsmasq(old)
+        # Only now may the prober ask: an earlier query could reach the old dnsmasq.
+        # A SIGKILLed process runs no more code, so every answer from here is new.
         prober.stdin.write(f"{killed_at}\n")
         prober.stdin.flush()
-        _kill_dnsmasq(old)
         line = prober.stdout.readline().split()
         prober.wait(timeout=5)
         assert line[:1] == ["answered"], f"no DNS answer after the kill: {line}"
