@@ -379,6 +379,7 @@ class Manager:
                 # way, and leftovers are cleared again at the next daemon start.
                 self.store.delete_status(obj.name)
                 self.lease_watcher.forget(obj.name)
+                had_problems = bool(obj.problems)
                 obj.active = False
                 obj.facts = None
                 obj.problems = ()
@@ -387,7 +388,8 @@ class Manager:
                     obj.pending = None
                 self._event(obj, Event.STOPPED, 0)
                 if obj.persistent:
-                    self._changed(obj, "Active", "BridgeName", "ForwardMode")
+                    self._changed(obj, "Active", "BridgeName", "ForwardMode",
+                                  *(("Problems",) if had_problems else ()))
                 else:
                     del self.networks[obj.name]
                     self._removed(obj)
@@ -462,6 +464,8 @@ class Manager:
         obj.definition = new
         if obj.facts is not None:
             obj.facts = replace(obj.facts, dnsmasq_pid=pid)
+        if pid is not None:
+            self.set_problems(obj, tuple(p for p in obj.problems if not p.startswith("dnsmasq")))
 
     async def run_locked(self, obj: NetworkObject,
                          work: Callable[[NetworkObject], Awaitable[T]]) -> T:
@@ -596,6 +600,9 @@ class Manager:
         message = (f"dnsmasq keeps dying (last exit status {status}); DHCP and DNS are down "
                    f"until the network is restarted")
         log.error("network %s: %s", network, message)
+        if obj.facts is not None:
+            obj.facts = replace(obj.facts, dnsmasq_pid=None)
+            self._save_status(obj, "running")
         self.set_problems(obj, (*obj.problems, f"dnsmasq: {message}"))
 
     # -- leases -----------------------------------------------------------------------

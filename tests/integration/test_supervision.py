@@ -13,8 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.integration.busapi import NET_IFACE, Api, SignalRecorder, network_xml
 from tests.integration.daemon_harness import Daemon
 from tests.integration.netns import PYTHON, Guest, Topology
@@ -220,10 +218,7 @@ def test_dnsmasq_that_keeps_dying_is_given_up_and_reported(vnetd_daemon: Daemon,
                    if p == path and m == "PropertiesChanged" and "Problems" in b[1]]
     finally:
         recorder.stop()
-    if not cleared:
-        # Known bug: Manager.destroy empties obj.problems without a PropertiesChanged
-        # for "Problems" (the fix belongs in manager.py, see the report).
-        pytest.xfail("Destroy cleared Problems without announcing it")
+    assert cleared, "Destroy cleared Problems without announcing it"
     assert [b[1]["Problems"].value for b in cleared] == [[]]
 
 
