@@ -302,6 +302,11 @@ def _dhcp(c: _Checker, ip: IpConfig, dhcp: Dhcp) -> None:
             raise c.fail("range", rng, "start and end are of different address families")
         if int(start) > int(end):
             raise c.fail("range", rng, f"start {start} is after end {end}")
+        # libvirt's virSocketAddrGetRange: dnsmasq would hand out these two to a guest.
+        if start.version == 4 and start == net.network_address:
+            raise c.fail("range", rng, f"start {start} is the network address of {net}")
+        if end.version == 4 and end == net.broadcast_address:
+            raise c.fail("range", rng, f"end {end} is the broadcast address of {net}")
         if (rng.start, rng.end) in seen_ranges:
             raise c.fail("range", rng, f"range {start}-{end} is listed twice")
         seen_ranges.add((rng.start, rng.end))
