@@ -176,8 +176,24 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+def _link_facts(link: dict[str, Any]) -> dict[str, Any]:
+    """The configured facts of a link; carrier flags and IPv6 link-local addresses come
+    and go on their own (DAD, a port's carrier) and are left out."""
+    return {
+        "ifname": link.get("ifname"), "master": link.get("master"), "mtu": link.get("mtu"),
+        "address": link.get("address"), "kind": link.get("link_type"),
+        "up": "UP" in link.get("flags", []),
+        "addresses": sorted(f"{a.get('local')}/{a.get('prefixlen')}"
+                            for a in link.get("addr_info", [])
+                            if not str(a.get("local", "")).startswith("fe80:")),
+    }
+
+
 def kernel(ns: Namespace) -> dict[str, Any]:
     """Links with addresses and the whole nft ruleset of a namespace, scrubbed."""
     ruleset = json.loads(ns.run("nft", "-j", "list", "ruleset").stdout or "{}")
     ruleset["nftables"] = [x for x in ruleset.get("nftables", []) if "metainfo" not in x]
-    return {"links": _scrub(ns.ip_json("addr", "show")), "nft": _scrub(ruleset)}
+    data = ns.ip_json("addr", "show")
+    assert isinstance(data, list)
+    links = sorted((_link_facts(link) for link in data), key=lambda x: str(x["ifname"]))
+    return {"links": links, "nft": _scrub(ruleset)}
