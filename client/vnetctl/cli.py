@@ -122,7 +122,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(1, f"error: {message}\n(see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _named_command(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names, if it is a known one (the first word not an option)."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMAND_NAMES else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser, or with ``only`` one command's sub-parser: building all fifteen
+    costs more than the rest of a ``net-list`` run (see README "Performance")."""
     parser = _Parser(
         prog="vnetctl",
         description="Manage vnetd virtual networks with virsh's net-* commands.",
@@ -135,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--version", action="version", version="vnetctl 0.1.0")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for spec in COMMANDS:
+        if only is not None and spec.name != only:
+            continue
         p = sub.add_parser(spec.name, help=spec.help, description=spec.help)
         spec.add_arguments(p)
         if spec.reads:
@@ -142,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
         # Also accept -q after the command name; SUPPRESS keeps the global value.
         p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                        help=argparse.SUPPRESS)
+    if only is not None:
+        return parser
     h = sub.add_parser("help", help="print help for a command")
     h.add_argument("topic", metavar="COMMAND", nargs="?", choices=(*COMMAND_NAMES, "help"))
     h.add_argument("--commands", action="store_true", help=argparse.SUPPRESS)
@@ -160,13 +174,19 @@ def _help(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_named_command(words))
+    args = parser.parse_args(words)
     if args.command is None:
         parser.print_help(sys.stdout)
         return 0
     if args.command == "help":
         return _help(parser, args, sys.stdout)
+    from . import quick
+
+    status = quick.run(args, sys.stdout, sys.stderr)
+    if status is not None:
+        return status
     from .commands import run
 
     return run(args, sys.stdout, sys.stderr)

@@ -17,6 +17,7 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.errors import AuthError, InvalidAddressError
 
 from .errors import BusUnavailable, Failed, NotFound, VnetdError, error_from_dbus
+from .listing import networks_from_managed_objects
 from .types import DhcpLease, EventType, ListFlags, NetworkEvent, NetworkInfo, XmlFlags, event_type
 
 BUS_NAME = "org.vnetd1"
@@ -24,6 +25,7 @@ MANAGER_PATH = "/org/vnetd1"
 MANAGER_IFACE = "org.vnetd1.Manager"
 NETWORK_IFACE = "org.vnetd1.Network"
 PROPERTIES_IFACE = "org.freedesktop.DBus.Properties"
+OBJECT_MANAGER_IFACE = "org.freedesktop.DBus.ObjectManager"
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 _EVENT_RULE = (
@@ -137,20 +139,17 @@ class Client:
         return [str(p) for p in (await self._manager("ListNetworks", "u", int(flags)))[0]]
 
     async def list_networks(self, flags: int = ListFlags.ALL) -> list[NetworkInfo]:
-        """Networks matching ``flags`` (see ListFlags), sorted by name as virsh does."""
-        paths = await self.list_network_paths(flags)
-        infos = await asyncio.gather(
-            *(self.network(path).info() for path in paths), return_exceptions=True
-        )
-        result: list[NetworkInfo] = []
-        for info in infos:
-            if isinstance(info, NotFound):
-                continue  # undefined between the list and the read: not there any more
-            if isinstance(info, BaseException):
-                raise info
-            result.append(info)
-        result.sort(key=lambda n: (n.name.casefold(), n.name))
-        return result
+        """Networks matching ``flags`` (see ListFlags), sorted by name as virsh does.
+
+        One ``GetManagedObjects`` call: a call per network would be N round trips, and
+        the system bus refuses more than 128 pending replies per connection."""
+        body = await self.call(MANAGER_PATH, OBJECT_MANAGER_IFACE, "GetManagedObjects")
+        objects = {
+            str(path): {iface: {key: variant.value for key, variant in props.items()}
+                        for iface, props in ifaces.items()}
+            for path, ifaces in body[0].items()
+        }
+        return networks_from_managed_objects(objects, flags)
 
     def network(self, path: str) -> Network:
         """A handle on the network object at ``path`` (no call is made)."""

@@ -14,37 +14,11 @@ from typing import TextIO
 from . import output
 from .client import Client, Network
 from .errors import VnetdError
-from .types import ListFlags, NetworkEvent, XmlFlags
-
-
-class CommandError(Exception):
-    """A refused command: virsh's own line first, then the daemon's reason."""
-
-    def __init__(self, message: str, cause: BaseException | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.cause = cause
-
+from .listing import list_flags
+from .outcome import CommandError, finish, report
+from .types import NetworkEvent, XmlFlags
 
 Handler = Callable[[Client, argparse.Namespace, TextIO], Awaitable[int]]
-
-
-def list_flags(args: argparse.Namespace) -> int:
-    """virsh's flag arithmetic: active by default, --inactive or --all replace it."""
-    flags = ListFlags.ACTIVE
-    if args.inactive:
-        flags = ListFlags.INACTIVE
-    if args.all:
-        flags = ListFlags.ACTIVE | ListFlags.INACTIVE
-    if args.persistent:
-        flags |= ListFlags.PERSISTENT
-    if args.transient:
-        flags |= ListFlags.TRANSIENT
-    if args.autostart:
-        flags |= ListFlags.AUTOSTART
-    if args.no_autostart:
-        flags |= ListFlags.NO_AUTOSTART
-    return int(flags)
 
 
 async def lookup(client: Client, text: str, how: str = "any") -> Network:
@@ -282,16 +256,6 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-def report(err: TextIO, exc: BaseException) -> None:
-    if isinstance(exc, CommandError):
-        err.write(f"error: {exc.message}\n")
-        if exc.cause is not None:
-            err.write(f"error: {exc.cause}\n")
-    else:
-        err.write(f"error: {exc}\n")
-    err.flush()
-
-
 async def _run(args: argparse.Namespace, out: TextIO) -> int:
     async with await Client.connect() as client:
         return await HANDLERS[args.command](client, args, out)
@@ -309,8 +273,5 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except (CommandError, VnetdError) as exc:
         report(err, exc)
         return 1
-    out.write(buffer.getvalue())
-    if status == 0 and not args.quiet and not getattr(args, "json", False):
-        out.write("\n")
-    out.flush()
-    return status
+    return finish(out, buffer.getvalue(), status, quiet=args.quiet,
+                  json=getattr(args, "json", False))

@@ -71,7 +71,7 @@ def ask_reedit(message: str, out: TextIO) -> str:
 
 
 async def edit_network(client: Client, net: Network, out: TextIO) -> int:
-    from .commands import report
+    from .outcome import report
 
     doc = await net.get_xml_desc(XmlFlags.INACTIVE)
     name = await net.name()

@@ -6,7 +6,6 @@ that line is added by the CLI, not here, and ``--quiet`` drops it as in virsh.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -109,4 +108,6 @@ def event_json(event: NetworkEvent, timestamp: str | None = None) -> dict[str, A
 
 
 def to_json(data: Any) -> str:
+    import json  # only --json pays for it
+
     return json.dumps(data, indent=2, sort_keys=True) + "\n"

@@ -1,11 +1,14 @@
-"""Plain values the client returns; no D-Bus types leak out of the library."""
+"""Plain values the client returns; no D-Bus types leak out of the library.
+
+Records are NamedTuples, not dataclasses: ``dataclasses`` imports ``inspect``, a few
+milliseconds that every ``vnetctl net-list`` would pay (see README "Performance").
+"""
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class ListFlags(enum.IntFlag):
@@ -39,8 +42,7 @@ class EventType(enum.IntEnum):
         return self.name.capitalize()
 
 
-@dataclass(frozen=True)
-class NetworkInfo:
+class NetworkInfo(NamedTuple):
     name: str
     uuid: str
     active: bool
@@ -51,13 +53,12 @@ class NetworkInfo:
     path: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = self._asdict()
         del data["path"]
         return data
 
 
-@dataclass(frozen=True)
-class NetworkEvent:
+class NetworkEvent(NamedTuple):
     """One ``NetworkEvent`` signal: ``event`` is an EventType when the number is known."""
 
     path: str
@@ -70,8 +71,7 @@ class NetworkEvent:
         return self.event.label if isinstance(self.event, EventType) else "unknown"
 
 
-@dataclass(frozen=True)
-class DhcpLease:
+class DhcpLease(NamedTuple):
     """One lease as libvirt-dbus's ``(sxisssuss)``; empty strings stand for "none"."""
 
     iface: str
@@ -91,7 +91,7 @@ class DhcpLease:
                    str(iaid), str(ipaddr), int(prefix), str(hostname), str(clientid))
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._asdict()
 
 
 def event_type(number: int) -> EventType | int:

@@ -1,0 +1,35 @@
+"""How a CLI command ends: virsh's ``error:`` lines, or the buffered output and its
+trailing empty line. Kept free of D-Bus imports so that every command path can use it."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+
+class CommandError(Exception):
+    """A refused command: virsh's own line first, then the daemon's reason."""
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause
+
+
+def report(err: TextIO, exc: BaseException) -> None:
+    if isinstance(exc, CommandError):
+        err.write(f"error: {exc.message}\n")
+        if exc.cause is not None:
+            err.write(f"error: {exc.cause}\n")
+    else:
+        err.write(f"error: {exc}\n")
+    err.flush()
+
+
+def finish(out: TextIO, text: str, status: int, *, quiet: bool, json: bool) -> int:
+    """Write a command's buffered output; virsh adds an empty line after a success
+    (``vshCommandRun``) unless ``--quiet``; JSON output stays pure JSON."""
+    out.write(text)
+    if status == 0 and not quiet and not json:
+        out.write("\n")
+    out.flush()
+    return status

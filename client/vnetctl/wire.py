@@ -1,0 +1,294 @@
+"""A minimal blocking D-Bus connection: standard library only, for the CLI's quick reads.
+
+Why it exists: importing dbus-fast pulls in asyncio, xml.etree, hashlib and more, about
+90 ms of start-up on the reference machine, twice the interpreter's own start. A command
+that needs one method call should not pay that, so ``vnetctl net-list`` talks to the bus
+through this module (EXTERNAL auth on a unix socket, ``Hello``, one call). Anything this
+module does not handle (non-unix addresses, an auth it does not expect) raises
+:class:`Unsupported` and the caller falls back to the full client.
+
+Only the marshalling D-Bus needs for method calls is here: basic types, strings, arrays,
+structs, dict entries and variants, little-endian out, either order in.
+"""
+
+from __future__ import annotations
+
+import _socket  # not "socket": that wrapper imports selectors, ~3 ms of import time
+import os
+import struct
+from typing import Any
+
+from .errors import BusUnavailable, error_from_dbus
+
+DEFAULT_SYSTEM_BUS = "unix:path=/run/dbus/system_bus_socket"
+
+_FIXED = {"y": ("B", 1), "b": ("I", 4), "n": ("h", 2), "q": ("H", 2), "i": ("i", 4),
+          "u": ("I", 4), "x": ("q", 8), "t": ("Q", 8), "d": ("d", 8), "h": ("I", 4)}
+_ALIGN = {**{code: size for code, (_, size) in _FIXED.items()},
+          "s": 4, "o": 4, "g": 1, "a": 4, "(": 8, "{": 8, "v": 1}
+
+# Header field codes (D-Bus specification, "Message Format").
+_PATH, _INTERFACE, _MEMBER, _ERROR_NAME, _REPLY_SERIAL, _DESTINATION = 1, 2, 3, 4, 5, 6
+_SIGNATURE = 8
+METHOD_CALL, METHOD_RETURN, ERROR = 1, 2, 3
+
+
+class Unsupported(Exception):
+    """Something this small client does not do; use the full client instead."""
+
+
+_SPLIT_CACHE: dict[str, list[str]] = {}
+
+
+def _single_types(signature: str) -> list[str]:
+    """``"sa{sv}i"`` -> ``["s", "a{sv}", "i"]`` (cached: a reply repeats its struct types)."""
+    out = _SPLIT_CACHE.get(signature)
+    if out is None:
+        out, i = [], 0
+        while i < len(signature):
+            end = _type_end(signature, i)
+            out.append(signature[i:end])
+            i = end
+        _SPLIT_CACHE[signature] = out
+    return out
+
+
+def _type_end(sig: str, i: int) -> int:
+    if sig[i] == "a":
+        return _type_end(sig, i + 1)
+    if sig[i] in "({":
+        close = ")" if sig[i] == "(" else "}"
+        j = i + 1
+        while sig[j] != close:
+            j = _type_end(sig, j)
+        return j + 1
+    return i + 1
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def pad(self, n: int) -> None:
+        self.buf.extend(b"\0" * (-len(self.buf) % n))
+
+    def write(self, sig: str, value: Any) -> None:
+        code = sig[0]
+        self.pad(_ALIGN[code])
+        if code in _FIXED:
+            self.buf.extend(struct.pack("<" + _FIXED[code][0], value))
+        elif code in "so":
+            data = value.encode()
+            self.buf.extend(struct.pack("<I", len(data)) + data + b"\0")
+        elif code == "g":
+            self.buf.extend(bytes([len(value)]) + value.encode() + b"\0")
+        elif code == "v":
+            inner, val = value
+            self.write("g", inner)
+            self.write(inner, val)
+        elif code == "(":
+            for part, item in zip(_single_types(sig[1:-1]), value, strict=True):
+                self.write(part, item)
+        elif code == "a":
+            length_at = len(self.buf)
+            self.buf.extend(b"\0\0\0\0")
+            self.pad(_ALIGN[sig[1]])
+            start = len(self.buf)
+            items = value.items() if sig[1] == "{" else value
+            for item in items:
+                self.write(sig[1:] if sig[1] != "{" else "(" + sig[2:-1] + ")", item)
+            struct.pack_into("<I", self.buf, length_at, len(self.buf) - start)
+        else:
+            raise Unsupported(f"cannot marshal D-Bus type {sig!r}")
+
+
+class _Reader:
+    def __init__(self, data: bytes, little: bool, offset: int = 0) -> None:
+        self.data = data
+        self.pos = offset
+        self.order = "<" if little else ">"
+
+    def align(self, n: int) -> None:
+        self.pos += -self.pos % n
+
+    def read(self, sig: str) -> Any:
+        code = sig[0]
+        self.align(_ALIGN[code])
+        if code in _FIXED:
+            fmt, size = _FIXED[code]
+            (value,) = struct.unpack_from(self.order + fmt, self.data, self.pos)
+            self.pos += size
+            return bool(value) if code == "b" else value
+        if code in "so":
+            (length,) = struct.unpack_from(self.order + "I", self.data, self.pos)
+            start = self.pos + 4
+            self.pos = start + length + 1
+            return self.data[start:start + length].decode()
+        if code == "g":
+            length = self.data[self.pos]
+            self.pos += length + 2
+            return self.data[self.pos - length - 1:self.pos - 1].decode()
+        if code == "v":
+            return self.read(self.read("g"))
+        if code == "(":
+            return [self.read(part) for part in _single_types(sig[1:-1])]
+        if code == "a":
+            (length,) = struct.unpack_from(self.order + "I", self.data, self.pos)
+            self.pos += 4
+            self.align(_ALIGN[sig[1]])
+            end = self.pos + length
+            if sig[1] == "{":
+                key_sig, value_sig = _single_types(sig[2:-1])
+                result: dict[Any, Any] = {}
+                while self.pos < end:
+                    self.align(8)
+                    key = self.read(key_sig)
+                    result[key] = self.read(value_sig)
+                return result
+            items = []
+            while self.pos < end:
+                items.append(self.read(sig[1:]))
+            return items
+        raise Unsupported(f"cannot unmarshal D-Bus type {sig!r}")
+
+
+def _socket_paths(address: str) -> list[str | bytes]:
+    """Unix socket paths of a D-Bus address list, in order; other transports are skipped."""
+    paths: list[str | bytes] = []
+    for entry in address.split(";"):
+        transport, _, params = entry.partition(":")
+        if transport != "unix":
+            continue
+        options = dict(p.split("=", 1) for p in params.split(",") if "=" in p)
+        if "path" in options:
+            paths.append(_unescape(options["path"]))
+        elif "abstract" in options:
+            paths.append(b"\0" + _unescape(options["abstract"]).encode())
+    return paths
+
+
+def _unescape(text: str) -> str:
+    from urllib.parse import unquote  # rare: only escaped addresses pay for the import
+
+    return unquote(text) if "%" in text else text
+
+
+def system_bus_address() -> str:
+    return os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") or DEFAULT_SYSTEM_BUS
+
+
+class Connection:
+    """One authenticated bus connection; ``call`` sends a method call and waits."""
+
+    def __init__(self, address: str | None = None, *, timeout: float = 60) -> None:
+        address = address or system_bus_address()
+        paths = _socket_paths(address)
+        if not paths:
+            raise Unsupported(f"no unix socket in bus address {address!r}")
+        self._sock = _socket.socket(_socket.AF_UNIX,
+                                    _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+        self._sock.settimeout(timeout)
+        self._buffer = b""
+        self._serial = 0
+        try:
+            self._connect(address, paths)
+            self._authenticate()
+            self.unique_name = self.call("org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                         "org.freedesktop.DBus", "Hello")[0]
+        except BaseException:
+            self._sock.close()
+            raise
+
+    def _connect(self, address: str, paths: list[str | bytes]) -> None:
+        error: OSError | None = None
+        for path in paths:
+            try:
+                self._sock.connect(path)
+                return
+            except OSError as exc:
+                error = exc
+        raise BusUnavailable(f"cannot connect to the system bus at {address}: {error}")
+
+    def _authenticate(self) -> None:
+        uid = str(os.geteuid()).encode().hex()
+        self._sock.sendall(b"\0AUTH EXTERNAL " + uid.encode() + b"\r\n")
+        line = self._read_line()
+        if not line.startswith(b"OK "):
+            raise Unsupported(f"bus refused EXTERNAL authentication: {line!r}")
+        self._sock.sendall(b"BEGIN\r\n")
+
+    def _read_line(self) -> bytes:
+        while b"\r\n" not in self._buffer:
+            self._receive()
+        line, _, self._buffer = self._buffer.partition(b"\r\n")
+        return line
+
+    def _receive(self) -> None:
+        try:
+            chunk = self._sock.recv(65536)
+        except OSError as exc:
+            raise BusUnavailable(f"lost the connection to the bus: {exc}") from exc
+        if not chunk:
+            raise BusUnavailable("lost the connection to the bus: closed by the bus")
+        self._buffer += chunk
+
+    def _read_exact(self, n: int) -> bytes:
+        while len(self._buffer) < n:
+            self._receive()
+        data, self._buffer = self._buffer[:n], self._buffer[n:]
+        return data
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def call(self, destination: str, path: str, interface: str, member: str,
+             signature: str = "", body: tuple[Any, ...] = ()) -> list[Any]:
+        """One method call; the reply's body, or the mapped VnetdError for an error reply."""
+        self._serial += 1
+        serial = self._serial
+        fields: list[tuple[int, tuple[str, Any]]] = [
+            (_PATH, ("o", path)), (_INTERFACE, ("s", interface)), (_MEMBER, ("s", member)),
+            (_DESTINATION, ("s", destination))]
+        body_writer = _Writer()
+        if signature:
+            fields.append((_SIGNATURE, ("g", signature)))
+            for part, value in zip(_single_types(signature), body, strict=True):
+                body_writer.write(part, value)
+        header = _Writer()
+        header.buf.extend(struct.pack("<cBBBII", b"l", METHOD_CALL, 0, 1,
+                                      len(body_writer.buf), serial))
+        header.write("a(yv)", fields)
+        header.pad(8)
+        self._sock.sendall(bytes(header.buf + body_writer.buf))
+        while True:
+            kind, headers, body_values = self._read_message()
+            if headers.get(_REPLY_SERIAL) != serial:
+                continue  # a signal such as NameAcquired, or someone else's traffic
+            if kind == ERROR:
+                text = body_values[0] if body_values and isinstance(body_values[0], str) else ""
+                raise error_from_dbus(str(headers.get(_ERROR_NAME, "")), text)
+            return body_values
+
+    def _read_message(self) -> tuple[int, dict[int, Any], list[Any]]:
+        fixed = self._read_exact(16)
+        little = fixed[:1] == b"l"
+        order = "<" if little else ">"
+        kind = fixed[1]
+        body_length, _serial, fields_length = struct.unpack_from(order + "III", fixed, 4)
+        header_length = 16 + fields_length + (-fields_length % 8)
+        data = fixed + self._read_exact(header_length - 16 + body_length)
+        reader = _Reader(data, little, 12)
+        headers = {code: value for code, value in reader.read("a(yv)")}
+        signature = headers.get(_SIGNATURE, "")
+        reader.pos = header_length
+        body = [reader.read(part) for part in _single_types(signature)]
+        return kind, headers, body
+
+
+__all__ = ["Connection", "Unsupported", "system_bus_address"]
