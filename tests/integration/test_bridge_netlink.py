@@ -126,9 +126,10 @@ def assert_fully_built(ns: Namespace) -> None:
     assert data["mtu"] == 1400
     assert "UP" in data["flags"]
     info = data["linkinfo"]["info_data"]
-    assert info["stp_state"] == 1  # <bridge stp> defaults to on
-    # delay 0 with STP on: the kernel holds the 2 s minimum (200 centiseconds).
-    assert info["forward_delay"] == 200
+    # <bridge stp> defaults to on, but kernel STP waits for a port that is not a guest's
+    # (test_bridge_stp.py); until then the delay is the definition's 0, unclamped.
+    assert info["stp_state"] == 0
+    assert info["forward_delay"] == 0
     addrs = addresses(ns, BR)
     assert {"192.168.150.1/24", "192.168.151.1/24", "fd00:150::1/64"} <= set(addrs)
     assert addrs["192.168.151.1/24"]["broadcast"] == "192.168.151.255"

@@ -24,10 +24,12 @@ Decisions worth knowing:
   tentative for another second or more. Meanwhile dnsmasq sends its router
   advertisements from the global address, which guests must drop (RFC 4861 6.1.2: an
   RA comes from a link-local source), so SLAAC would wait for the next RA.
-* ``<bridge stp>`` defaults to on, ``<bridge delay>`` to 0 s. With STP on the kernel
-  clamps the forward delay to 2..30 s (``br_stp_start``), so "delay 0" reads back as
-  200 centiseconds; the comparison uses the clamped value so that a second ``ensure``
-  changes nothing.
+* ``<bridge stp>`` defaults to on, ``<bridge delay>`` to 0 s. Kernel STP runs only while
+  the bridge has a port that is not a guest's (tap or veth): guest ports are edge ports
+  and forward at once, the first lease comes in well under a second instead of after
+  4 s of listening and learning. ``vnetd.bridge.stp`` has the rules and the reasons;
+  the event watch (``watch``, or a private one when nobody watches) turns STP on within
+  milliseconds of a physical NIC, bond, VLAN... joining.
 * ``ensure`` never deletes: an address or route it did not add stays.
 """
 
@@ -46,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyroute2 import AsyncIPRoute
+from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import (
     RTM_DELADDR,
@@ -75,12 +78,11 @@ from .conflicts import (
     validate_bridge_name,
     wanted_addresses,
 )
+from .stp import EdgeStp, forward_delay_cs
 
 log = logging.getLogger(__name__)
 
 IFF_UP = 0x1
-STP_MIN_DELAY_CS = 200  # BR_MIN_FORWARD_DELAY, enforced while STP runs
-STP_MAX_DELAY_CS = 3000
 
 
 @dataclass(frozen=True)
@@ -101,19 +103,6 @@ def _reason(exc: NetlinkError) -> str:
     return f"{text} (errno {exc.code})"
 
 
-def _forward_delay_cs(definition: NetworkDefinition) -> int:
-    """The forward delay the kernel will hold, in centiseconds."""
-    delay = definition.bridge.delay if definition.bridge and definition.bridge.delay else 0
-    cs = delay * 100
-    if _stp(definition):
-        cs = min(max(cs, STP_MIN_DELAY_CS), STP_MAX_DELAY_CS)
-    return cs
-
-
-def _stp(definition: NetworkDefinition) -> bool:
-    return not (definition.bridge and definition.bridge.stp is False)
-
-
 class NetlinkBridge:
     """``BridgeBackend`` over rtnetlink in the current network namespace."""
 
@@ -124,6 +113,7 @@ class NetlinkBridge:
         self._req_lock = asyncio.Lock()
         # Bridges this backend ensured, by ifindex: the watch reports only these.
         self._managed: dict[int, str] = {}
+        self._stp = EdgeStp(self)
 
     # -- socket -------------------------------------------------------------------
 
@@ -155,7 +145,18 @@ class NetlinkBridge:
         async with self._req_lock:
             return [m async for m in await ipr.nlm_request(msg, msg_type)]
 
+    async def _send(self, what: str, msg: Any, msg_type: int) -> None:
+        """A raw request (one pyroute2 has no call for), its acknowledgement awaited."""
+        ipr = await self._sock()
+        try:
+            async with self._req_lock:
+                [m async for m in await ipr.nlm_request(msg, msg_type,
+                                                        NLM_F_REQUEST | NLM_F_ACK)]
+        except NetlinkError as exc:
+            raise Failed(f"{what} failed: {_reason(exc)}") from exc
+
     async def close(self) -> None:
+        await self._stp.close()
         if self._ipr is not None:
             self._ipr.close()
             self._ipr = None
@@ -209,12 +210,21 @@ class NetlinkBridge:
                     table=attrs.get("RTA_TABLE") or msg["table"], type=msg["type"]))
         return out
 
-    async def _name_of(self, index: int) -> str:
+    async def _link_by_index(self, index: int) -> Any | None:
         try:
             msgs = await self._req("link", "get", index=index)
-        except NetlinkError:
+        except NetlinkError as exc:
+            if exc.code == errno.ENODEV:
+                return None
+            raise Failed(f"reading interface #{index} failed: {_reason(exc)}") from exc
+        return msgs[0] if msgs else None
+
+    async def _name_of(self, index: int) -> str:
+        try:
+            msg = await self._link_by_index(index)
+        except Failed:
             return f"#{index}"
-        return str(msgs[0].get("ifname")) if msgs else f"#{index}"
+        return str(msg.get("ifname")) if msg is not None else f"#{index}"
 
     async def interface_names(self) -> set[str]:
         return {str(msg.get("ifname")) for msg in await self._req("link", "dump")}
@@ -271,9 +281,13 @@ class NetlinkBridge:
             # All or nothing for a bridge this call made; an adopted one is left as it
             # was found plus what was completed, for the next attempt to finish.
             if created:
+                self._stp.forget(index)
                 await self._delete_quietly(name, index)
             raise
         self._managed[index] = name
+        # Loop protection must not depend on the caller running watch(): without one, a
+        # private listener guards the bridges that run without STP.
+        self._stp.guard(lambda: self._listen(None, None))
         return index
 
     async def _delete_quietly(self, name: str, index: int) -> None:
@@ -291,10 +305,11 @@ class NetlinkBridge:
 
     async def _create(self, definition: NetworkDefinition, name: str) -> tuple[Any, bool]:
         """The new bridge's link message, and whether this call made it."""
-        spec: dict[str, Any] = {"ifname": name, "kind": "bridge",
-                                "br_stp_state": int(_stp(definition)),
-                                # Applied before STP starts, which then clamps it.
-                                "br_forward_delay": _forward_delay_cs(definition)}
+        # No ports yet, so no STP yet (vnetd.bridge.stp): it starts with the first port
+        # that is not a guest's.
+        spec: dict[str, Any] = {"ifname": name, "kind": "bridge", "br_stp_state": 0,
+                                "br_forward_delay": forward_delay_cs(definition,
+                                                                     kernel_stp=False)}
         if definition.mac:
             spec["address"] = definition.mac
         if definition.mtu:
@@ -327,18 +342,7 @@ class NetlinkBridge:
         if changes:
             await self._call(f"setting {', '.join(changes)} of bridge {name}",
                              "link", "set", index=index, **changes)
-        stp = int(_stp(definition))
-        if msg.get(("linkinfo", "data", "br_stp_state")) != stp:
-            # Separate message, first: the kernel checks a new forward delay against the
-            # STP state the bridge has when the delay arrives.
-            await self._call(f"setting STP of bridge {name}", "link", "set", index=index,
-                             kind="bridge", br_stp_state=stp)
-            current = await self._link(name)
-            msg = current if current is not None else msg
-        delay = _forward_delay_cs(definition)
-        if msg.get(("linkinfo", "data", "br_forward_delay")) != delay:
-            await self._call(f"setting forward delay of bridge {name}", "link", "set",
-                             index=index, kind="bridge", br_forward_delay=delay)
+        await self._stp.reconcile(definition, name, msg)
 
     def _set_ipv6_sysctls(self, name: str, has_ipv6: bool) -> None:
         conf = self._sysctl_root / "net" / "ipv6" / "conf" / name
@@ -408,6 +412,7 @@ class NetlinkBridge:
                         msg.get(("linkinfo", "kind")) or "device")
             return
         self._managed.pop(msg["index"], None)
+        self._stp.forget(msg["index"])
         try:
             await self._req("link", "del", index=msg["index"])
         except NetlinkError as exc:
@@ -431,21 +436,39 @@ class NetlinkBridge:
     async def watch(self, callback: WatchCallback,
                     ready: Callable[[], Awaitable[None] | None] | None = None) -> None:
         """Call ``callback`` whenever a bridge ensured by this backend, or one of its
-        addresses, is removed by someone else. Runs until cancelled; ``ready`` is called
-        once the event socket listens."""
+        addresses, is removed by someone else; turn STP on when a port that is not a
+        guest's joins one of them (``vnetd.bridge.stp``). Runs until cancelled;
+        ``ready`` is called once the event socket listens."""
+        await self._listen(callback, ready)
+
+    async def _listen(self, callback: WatchCallback | None,
+                      ready: Callable[[], Awaitable[None] | None] | None) -> None:
         events = AsyncIPRoute()
+        counted = False
         try:
             await events.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
+            if callback is not None:
+                counted = True
+                self._stp.watch_started()  # the private guard, if any, can go
+            # Ports that joined before this socket listened.
+            for index in list(self._stp.pending):
+                self._stp.schedule(index)
             if ready is not None:
                 result = ready()
                 if result is not None:
                     await result
             while True:
                 async for msg in events.get():
-                    event = self._event(msg)
-                    if event is not None:
-                        callback(event)
+                    joined = self._stp.notice(msg)
+                    if joined is not None:
+                        self._stp.schedule(joined)
+                    if callback is not None:
+                        event = self._event(msg)
+                        if event is not None:
+                            callback(event)
         finally:
+            if counted:
+                self._stp.watch_ended()
             with contextlib.suppress(Exception):
                 events.close()
 
