@@ -268,9 +268,9 @@ class EdgeStp:
             non_edge = [p for p in ports if not is_edge(p.kind)]
             on = bool(non_edge)
             if on:
-                self.forget(index)
                 if current == KERNEL_STP_OFF:
                     await self._start(name, index, non_edge)
+                self.forget(index)  # only once STP runs: a failed start is tried again
         if not on and current != KERNEL_STP_OFF:
             await self._rtnl._call(f"turning STP of bridge {name} off", "link", "set",
                                    index=index, kind="bridge", br_stp_state=KERNEL_STP_OFF)
