@@ -42,7 +42,17 @@ if TYPE_CHECKING:
         NotRunning,
         VnetdError,
     )
-    from .types import DhcpLease, EventType, ListFlags, NetworkEvent, NetworkInfo, XmlFlags
+    from .types import (
+        DhcpLease,
+        EventType,
+        ListFlags,
+        NetworkEvent,
+        NetworkInfo,
+        NetworkSection,
+        UpdateCommand,
+        UpdateFlags,
+        XmlFlags,
+    )
 
 _WHERE = {
     "BlockingClient": "blocking",
@@ -65,6 +75,9 @@ _WHERE = {
     "ListFlags": "types",
     "NetworkEvent": "types",
     "NetworkInfo": "types",
+    "NetworkSection": "types",
+    "UpdateCommand": "types",
+    "UpdateFlags": "types",
     "XmlFlags": "types",
 }
 
@@ -86,8 +99,11 @@ __all__ = [
     "Network",
     "NetworkEvent",
     "NetworkInfo",
+    "NetworkSection",
     "NotFound",
     "NotRunning",
+    "UpdateCommand",
+    "UpdateFlags",
     "VnetdError",
     "XmlFlags",
 ]

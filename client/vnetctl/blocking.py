@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from .client import Client, EventStream, Network
-from .types import DhcpLease, ListFlags, NetworkEvent, NetworkInfo, XmlFlags
+from .types import DhcpLease, ListFlags, NetworkEvent, NetworkInfo, UpdateFlags, XmlFlags
 
 T = TypeVar("T")
 
@@ -118,6 +118,13 @@ class BlockingNetwork:
 
     def get_dhcp_leases(self, mac: str = "") -> list[DhcpLease]:
         return self._owner._run(self.network.get_dhcp_leases(mac))
+
+    def wait_for_lease(self, mac: str, timeout: float) -> DhcpLease:
+        return self._owner._run(self.network.wait_for_lease(mac, timeout))
+
+    def update(self, command: int, section: int, parent_index: int, xml: str,
+               flags: int = UpdateFlags.CURRENT) -> None:
+        self._owner._run(self.network.update(command, section, parent_index, xml, flags))
 
     def get_autostart(self) -> bool:
         return self._owner._run(self.network.get_autostart())

@@ -74,6 +74,39 @@ def _net_event_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timestamp", action="store_true", help="show timestamp for each event")
 
 
+def _net_update_args(p: argparse.ArgumentParser) -> None:
+    _network_arg()(p)
+    # Names are checked by the command, not argparse, for virsh's own messages.
+    p.add_argument("update_command", metavar="COMMAND",
+                   help="type of update (add-first, add-last (add), delete, or modify)")
+    p.add_argument("section", metavar="SECTION",
+                   help="which section of network configuration to update")
+    p.add_argument("xml", metavar="XML",
+                   help="name of file containing xml (or, if it starts with '<', the complete "
+                   "xml element itself) to add/modify, or to be matched for search")
+    p.add_argument("--parent-index", metavar="N", type=_parent_index, default=-1,
+                   help="which parent object to search through")
+    p.add_argument("--config", action="store_true", help="affect next network startup")
+    p.add_argument("--live", action="store_true", help="affect running network")
+    p.add_argument("--current", action="store_true", help="affect current state of network")
+
+
+def _net_wait_lease_args(p: argparse.ArgumentParser) -> None:
+    _network_arg()(p)
+    p.add_argument("--mac", metavar="MAC", required=True, help="MAC address of the guest")
+    p.add_argument("--timeout", metavar="SECONDS", type=_positive_int, default=60,
+                   help="give up after this many seconds (default 60)")
+
+
+def _parent_index(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"Numeric value '{text}' for <parent-index> option is malformed or out of range"
+        ) from None
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -108,9 +141,14 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("net-start", "start a (previously defined) inactive network", _network_arg()),
     CommandSpec("net-undefine", "undefine a persistent network", _network_arg()),
     CommandSpec(
+        "net-update", "update parts of an existing network's configuration", _net_update_args
+    ),
+    CommandSpec(
         "net-uuid", "convert a network name to network UUID", _network_arg("network name"),
         reads=True,
     ),
+    CommandSpec("net-wait-lease", "wait until a guest has a DHCP lease and print it",
+                _net_wait_lease_args, reads=True),
 )
 COMMAND_NAMES = tuple(c.name for c in COMMANDS)
 

@@ -18,7 +18,16 @@ from dbus_fast.errors import AuthError, InvalidAddressError
 
 from .errors import BusUnavailable, Failed, NotFound, VnetdError, error_from_dbus
 from .listing import networks_from_managed_objects
-from .types import DhcpLease, EventType, ListFlags, NetworkEvent, NetworkInfo, XmlFlags, event_type
+from .types import (
+    DhcpLease,
+    EventType,
+    ListFlags,
+    NetworkEvent,
+    NetworkInfo,
+    UpdateFlags,
+    XmlFlags,
+    event_type,
+)
 
 BUS_NAME = "org.vnetd1"
 MANAGER_PATH = "/org/vnetd1"
@@ -235,6 +244,22 @@ class Network:
         """Current leases, all of them or those of one MAC address."""
         body = await self._call("GetDHCPLeases", "su", mac, 0)
         return [DhcpLease.from_struct(item) for item in body[0]]
+
+    async def wait_for_lease(self, mac: str, timeout: float) -> DhcpLease:
+        """The guest's IPv4 lease as soon as it has one (at once if it already has).
+
+        ``timeout`` is in seconds; when it passes, vnetd answers with ``Failed``."""
+        millis = max(0, min(int(timeout * 1000), 0xFFFFFFFF))
+        body = await self._call("WaitForLease", "su", mac, millis)
+        return DhcpLease.from_struct(body[0])
+
+    async def update(self, command: int, section: int, parent_index: int, xml: str,
+                     flags: int = UpdateFlags.CURRENT) -> None:
+        """libvirt's virNetworkUpdate (same argument order as libvirt-python's
+        ``network.update``): ``command`` an UpdateCommand, ``section`` a NetworkSection,
+        ``parent_index`` which <ip> (-1: the first that fits), ``xml`` the element."""
+        await self._call("Update", "uuisu", int(command), int(section), int(parent_index),
+                         xml, int(flags))
 
     async def get_autostart(self) -> bool:
         return bool(await self._get("Autostart"))

@@ -2,7 +2,7 @@
 # Installed as /usr/share/bash-completion/completions/vnetctl; for a checkout:
 #   source client/vnetctl/completion.bash
 
-_vnetctl_commands="net-autostart net-create net-define net-destroy net-dhcp-leases net-dumpxml net-edit net-event net-info net-list net-name net-start net-undefine net-uuid help"
+_vnetctl_commands="net-autostart net-create net-define net-destroy net-dhcp-leases net-dumpxml net-edit net-event net-info net-list net-name net-start net-undefine net-update net-uuid net-wait-lease help"
 
 _vnetctl() {
     local cur cmd i
@@ -29,6 +29,8 @@ _vnetctl() {
             net-event) opts="--event --loop --timeout --list --timestamp --json" ;;
             net-info|net-name|net-uuid) opts="--json" ;;
             net-dhcp-leases) opts="--mac --json" ;;
+            net-update) opts="--parent-index --live --config --current" ;;
+            net-wait-lease) opts="--mac --timeout --json" ;;
             *) opts="" ;;
         esac
         COMPREPLY=($(compgen -W "$opts --help" -- "$cur"))
@@ -46,6 +48,18 @@ _vnetctl() {
             else
                 COMPREPLY=($(compgen -W "$(vnetctl -q net-list --all --name 2>/dev/null)" -- "$cur"))
             fi ;;
+        net-update)
+            # NETWORK COMMAND SECTION XML: which one is being typed?
+            local n=0
+            for ((i = i + 1; i < COMP_CWORD; i++)); do
+                [[ "${COMP_WORDS[i]}" == -* || "${COMP_WORDS[i-1]}" == "--parent-index" ]] || ((n++))
+            done
+            case $n in
+                0) COMPREPLY=($(compgen -W "$(vnetctl -q net-list --all --name 2>/dev/null)" -- "$cur")) ;;
+                1) COMPREPLY=($(compgen -W "add add-first add-last delete modify" -- "$cur")) ;;
+                2) COMPREPLY=($(compgen -W "ip-dhcp-host ip-dhcp-range dns-host dns-txt dns-srv forward-interface portgroup bridge domain ip forward forward-pf" -- "$cur")) ;;
+                *) COMPREPLY=($(compgen -f -- "$cur")) ;;
+            esac ;;
         net-start)
             COMPREPLY=($(compgen -W "$(vnetctl -q net-list --inactive --name 2>/dev/null)" -- "$cur")) ;;
         net-destroy)

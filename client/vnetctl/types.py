@@ -28,6 +28,46 @@ class XmlFlags(enum.IntFlag):
     INACTIVE = 1  # the definition the next start will use
 
 
+class UpdateCommand(enum.IntEnum):
+    """``Update`` commands as libvirt's ``virNetworkUpdateCommand``."""
+
+    MODIFY = 1
+    DELETE = 2
+    ADD_LAST = 3
+    ADD_FIRST = 4
+
+
+class NetworkSection(enum.IntEnum):
+    """``Update`` sections as libvirt's ``virNetworkUpdateSection``."""
+
+    BRIDGE = 1
+    DOMAIN = 2
+    IP = 3
+    IP_DHCP_HOST = 4
+    IP_DHCP_RANGE = 5
+    FORWARD = 6
+    FORWARD_INTERFACE = 7
+    FORWARD_PF = 8
+    PORTGROUP = 9
+    DNS_HOST = 10
+    DNS_TXT = 11
+    DNS_SRV = 12
+
+
+class UpdateFlags(enum.IntFlag):
+    """libvirt's ``VIR_NETWORK_UPDATE_AFFECT_*``; CURRENT (0): live if the network is
+    running, else its persistent configuration."""
+
+    CURRENT = 0
+    LIVE = 1
+    CONFIG = 2
+
+
+def virsh_name(member: enum.Enum) -> str:
+    """virsh's spelling of a command or section: ``ADD_LAST`` -> ``add-last``."""
+    return member.name.lower().replace("_", "-")
+
+
 class EventType(enum.IntEnum):
     """Lifecycle event numbers as libvirt's ``virNetworkEventLifecycleType``."""
 

@@ -28,8 +28,7 @@ _ALIGN = {**{code: size for code, (_, size) in _FIXED.items()},
           "s": 4, "o": 4, "g": 1, "a": 4, "(": 8, "{": 8, "v": 1}
 
 # Header field codes (D-Bus specification, "Message Format").
-_PATH, _INTERFACE, _MEMBER, _ERROR_NAME, _REPLY_SERIAL, _DESTINATION = 1, 2, 3, 4, 5, 6
-_SIGNATURE = 8
+PATH, INTERFACE, MEMBER, ERROR_NAME, REPLY_SERIAL, DESTINATION, SIGNATURE = 1, 2, 3, 4, 5, 6, 8
 METHOD_CALL, METHOD_RETURN, ERROR = 1, 2, 3
 
 
@@ -252,43 +251,55 @@ class Connection:
         """One method call; the reply's body, or the mapped VnetdError for an error reply."""
         self._serial += 1
         serial = self._serial
-        fields: list[tuple[int, tuple[str, Any]]] = [
-            (_PATH, ("o", path)), (_INTERFACE, ("s", interface)), (_MEMBER, ("s", member)),
-            (_DESTINATION, ("s", destination))]
-        body_writer = _Writer()
-        if signature:
-            fields.append((_SIGNATURE, ("g", signature)))
-            for part, value in zip(_single_types(signature), body, strict=True):
-                body_writer.write(part, value)
-        header = _Writer()
-        header.buf.extend(struct.pack("<cBBBII", b"l", METHOD_CALL, 0, 1,
-                                      len(body_writer.buf), serial))
-        header.write("a(yv)", fields)
-        header.pad(8)
-        self._sock.sendall(bytes(header.buf + body_writer.buf))
+        self._sock.sendall(method_call(serial, destination, path, interface, member,
+                                       signature, body))
         while True:
-            kind, headers, body_values = self._read_message()
-            if headers.get(_REPLY_SERIAL) != serial:
+            fixed = self._read_exact(16)
+            kind, headers, values = parse_message(
+                fixed + self._read_exact(message_length(fixed) - 16))
+            if headers.get(REPLY_SERIAL) != serial:
                 continue  # a signal such as NameAcquired, or someone else's traffic
             if kind == ERROR:
-                text = body_values[0] if body_values and isinstance(body_values[0], str) else ""
-                raise error_from_dbus(str(headers.get(_ERROR_NAME, "")), text)
-            return body_values
-
-    def _read_message(self) -> tuple[int, dict[int, Any], list[Any]]:
-        fixed = self._read_exact(16)
-        little = fixed[:1] == b"l"
-        order = "<" if little else ">"
-        kind = fixed[1]
-        body_length, _serial, fields_length = struct.unpack_from(order + "III", fixed, 4)
-        header_length = 16 + fields_length + (-fields_length % 8)
-        data = fixed + self._read_exact(header_length - 16 + body_length)
-        reader = _Reader(data, little, 12)
-        headers = {code: value for code, value in reader.read("a(yv)")}
-        signature = headers.get(_SIGNATURE, "")
-        reader.pos = header_length
-        body = [reader.read(part) for part in _single_types(signature)]
-        return kind, headers, body
+                text = values[0] if values and isinstance(values[0], str) else ""
+                raise error_from_dbus(str(headers.get(ERROR_NAME, "")), text)
+            return values
 
 
-__all__ = ["Connection", "Unsupported", "system_bus_address"]
+def method_call(serial: int, destination: str, path: str, interface: str, member: str,
+                signature: str = "", body: tuple[Any, ...] = ()) -> bytes:
+    """A METHOD_CALL message, little-endian, header fields in dbus-fast's order."""
+    fields: list[tuple[int, tuple[str, Any]]] = [
+        (PATH, ("o", path)), (INTERFACE, ("s", interface)), (MEMBER, ("s", member)),
+        (DESTINATION, ("s", destination))]
+    body_writer = _Writer()
+    if signature:
+        fields.append((SIGNATURE, ("g", signature)))
+        for part, value in zip(_single_types(signature), body, strict=True):
+            body_writer.write(part, value)
+    header = _Writer()
+    header.buf.extend(struct.pack("<cBBBII", b"l", METHOD_CALL, 0, 1, len(body_writer.buf),
+                                  serial))
+    header.write("a(yv)", fields)
+    header.pad(8)
+    return bytes(header.buf + body_writer.buf)
+
+
+def message_length(fixed: bytes) -> int:
+    """The whole message's length from its first 16 bytes."""
+    order = "<" if fixed[:1] == b"l" else ">"
+    body_length, _serial, fields_length = struct.unpack_from(order + "III", fixed, 4)
+    return int(16 + fields_length + (-fields_length % 8) + body_length)
+
+
+def parse_message(data: bytes) -> tuple[int, dict[int, Any], list[Any]]:
+    """(message type, header fields by code, body values) of one whole message."""
+    little = data[:1] == b"l"
+    reader = _Reader(data, little, 12)
+    headers = {code: value for code, value in reader.read("a(yv)")}
+    reader.align(8)
+    return int(data[1]), headers, [reader.read(part)
+                              for part in _single_types(headers.get(SIGNATURE, ""))]
+
+
+__all__ = ["Connection", "Unsupported", "message_length", "method_call", "parse_message",
+           "system_bus_address"]

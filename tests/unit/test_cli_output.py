@@ -106,3 +106,32 @@ def test_dhcp_leases_table(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_dhcp_leases_table_with_ipv6_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Type 1 is ipv6; the last column then holds the DUID (virsh shows no IAID column)."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        duid = "00:04:a1:b2:c3:d4:e5:f6:07:18:29:3a:4b:5c:6d:7e:8f:90"
+        leases = [
+            DhcpLease.from_struct(("virbr0", 1704067200, 1, "52:54:00:aa:00:01", "1193046",
+                                   "2001:db8:ca2:2::4a", 64, "guest1", duid)),
+            DhcpLease.from_struct(("virbr0", 1704067200, 0, "52:54:00:aa:00:01", "",
+                                   "192.168.122.10", 24, "guest1", "")),
+            DhcpLease.from_struct(("virbr0", 1704067200, 1, "", "7", "2001:db8:ca2:2::99",
+                                   64, "", "00:01:02")),
+        ]
+        assert [lease.protocol for lease in leases] == ["ipv6", "ipv4", "ipv6"]
+        assert leases[0].iaid == "1193046"
+        rows = [line.split() for line in output.net_dhcp_leases(leases).splitlines()[2:]]
+        assert rows == [
+            ["2024-01-01", "00:00:00", "-", "ipv6", "2001:db8:ca2:2::99/64", "-", "00:01:02"],
+            ["2024-01-01", "00:00:00", "52:54:00:aa:00:01", "ipv6", "2001:db8:ca2:2::4a/64",
+             "guest1", duid],
+            ["2024-01-01", "00:00:00", "52:54:00:aa:00:01", "ipv4", "192.168.122.10/24",
+             "guest1", "-"],
+        ]
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -48,6 +48,36 @@ def test_every_command_parses_its_arguments() -> None:
     assert (ev.network, ev.event, ev.loop, ev.timeout) == (None, "lifecycle", True, 3)
     assert parse("-q", "net-list").quiet
     assert parse("net-list", "-q").quiet
+    up = parse("net-update", "lab", "add", "ip-dhcp-host", "<host/>", "--live", "--config")
+    assert (up.network, up.update_command, up.section, up.xml, up.parent_index, up.live,
+            up.config, up.current) == ("lab", "add", "ip-dhcp-host", "<host/>", -1, True, True,
+                                       False)
+    assert parse("net-update", "lab", "modify", "ip", "f.xml", "--parent-index", "2",
+                 "--current").parent_index == 2
+    wl = parse("net-wait-lease", "lab", "--mac", "52:54:00:00:00:01")
+    assert (wl.network, wl.mac, wl.timeout) == ("lab", "52:54:00:00:00:01", 60)
+    assert parse("net-wait-lease", "lab", "--mac", "m", "--timeout", "5").timeout == 5
+
+
+def test_update_names_and_numbers_are_libvirts() -> None:
+    from vnetctl.commands import UPDATE_COMMANDS, UPDATE_SECTIONS
+
+    assert {k: int(v) for k, v in UPDATE_COMMANDS.items()} == {
+        "modify": 1, "delete": 2, "add-last": 3, "add-first": 4, "add": 3}
+    assert {k: int(v) for k, v in UPDATE_SECTIONS.items()} == {
+        "bridge": 1, "domain": 2, "ip": 3, "ip-dhcp-host": 4, "ip-dhcp-range": 5, "forward": 6,
+        "forward-interface": 7, "forward-pf": 8, "portgroup": 9, "dns-host": 10, "dns-txt": 11,
+        "dns-srv": 12}
+
+
+def test_only_the_named_commands_parser_is_built() -> None:
+    parser = cli.build_parser("net-list")
+    assert parser.parse_args(["net-list", "--all"]).all
+    with pytest.raises(SystemExit):
+        parser.parse_args(["net-start", "default"])  # not built: an invalid choice
+    assert cli._named_command(["-q", "net-list", "--all"]) == "net-list"
+    assert cli._named_command(["--version"]) is None
+    assert cli._named_command(["frob", "net-list"]) is None
 
 
 def run_cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -57,6 +87,10 @@ def run_cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 @pytest.mark.parametrize("argv", [
     ("net-start",),                                 # missing network
+    ("net-update", "lab", "add", "ip-dhcp-host"),   # missing XML
+    ("net-update", "lab", "add", "ip", "<ip/>", "--parent-index", "one"),
+    ("net-wait-lease", "lab"),                      # --mac is required
+    ("net-wait-lease", "lab", "--mac", "m", "--timeout", "0"),
     ("net-list", "--all", "--inactive"),            # exclusive
     ("net-event", "--timeout", "0"),                # virsh refuses a zero timeout
     ("net-frobnicate",),
@@ -82,7 +116,7 @@ def test_help_lists_every_command() -> None:
 def test_read_commands_have_json_and_write_commands_do_not() -> None:
     reads = {c.name for c in cli.COMMANDS if c.reads}
     assert reads == {"net-list", "net-info", "net-dumpxml", "net-name", "net-uuid",
-                     "net-dhcp-leases", "net-event"}
+                     "net-dhcp-leases", "net-event", "net-wait-lease"}
     with pytest.raises(SystemExit):
         parse("net-start", "default", "--json")
 
