@@ -29,6 +29,15 @@ from tests.bench.vnetd_side import VnetdSide
 from tests.integration.netns import make_topology
 
 HERE = Path(__file__).resolve().parent
+LOGS = Path("/var/tmp/vnetd-bench-logs")
+
+
+def keep_logs(workdir: Path, dest: Path) -> None:
+    """Daemon logs outlive the scratch folder, for post-mortems."""
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in [*workdir.glob("*/*.log"), *workdir.glob("*/daemon.out")]:
+        shutil.copy(path, dest / path.name)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -89,6 +98,7 @@ def run_side(name: str, cfg: BenchConfig, versions: dict[str, str]) -> Recorder:
             side.cleanup()
             guest.destroy()
             topo.destroy()
+            keep_logs(workdir, LOGS / name)
             shutil.rmtree(workdir, ignore_errors=True)
 
 
