@@ -6,7 +6,6 @@ applied here with libvirt's rules, so a listing is one round trip whatever the c
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -19,8 +18,10 @@ _GROUPS = ((ListFlags.ACTIVE, ListFlags.INACTIVE, "active"),
            (ListFlags.AUTOSTART, ListFlags.NO_AUTOSTART, "autostart"))
 
 
-def list_flags(args: argparse.Namespace) -> int:
-    """virsh's flag arithmetic: active by default, --inactive or --all replace it."""
+def list_flags(args: Any) -> int:
+    """virsh's flag arithmetic: active by default, --inactive or --all replace it.
+
+    ``args``: net-list's argparse Namespace or a quick.NetListOptions."""
     flags = ListFlags.ACTIVE
     if args.inactive:
         flags = ListFlags.INACTIVE

@@ -1,15 +1,10 @@
-"""``vnetctl``: virsh's ``net-*`` commands against vnetd.
-
-Only argparse is imported up front; the D-Bus client is imported once a command
-that needs it runs, so ``--help`` and argument errors stay fast.
-"""
+"""vnetctl's argument parser: virsh's ``net-*`` commands, options and usage errors."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, NoReturn, TextIO
+from typing import NamedTuple, NoReturn
 
 
 class CommandSpec(NamedTuple):
@@ -160,7 +155,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(1, f"error: {message}\n(see '{self.prog} --help')\n")
 
 
-def _named_command(argv: Sequence[str]) -> str | None:
+def named_command(argv: Sequence[str]) -> str | None:
     """The command ``argv`` names, if it is a known one (the first word not an option)."""
     for word in argv:
         if not word.startswith("-"):
@@ -198,37 +193,3 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     h.add_argument("topic", metavar="COMMAND", nargs="?", choices=(*COMMAND_NAMES, "help"))
     h.add_argument("--commands", action="store_true", help=argparse.SUPPRESS)
     return parser
-
-
-def _help(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO) -> int:
-    if args.commands:  # plain list for shell completion
-        out.write("".join(f"{name}\n" for name in (*COMMAND_NAMES, "help")))
-        return 0
-    if args.topic is None:
-        parser.print_help(out)
-        return 0
-    parser.parse_args([args.topic, "--help"])  # prints the command's help and exits 0
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    words = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(_named_command(words))
-    args = parser.parse_args(words)
-    if args.command is None:
-        parser.print_help(sys.stdout)
-        return 0
-    if args.command == "help":
-        return _help(parser, args, sys.stdout)
-    from . import quick
-
-    status = quick.run(args, sys.stdout, sys.stderr)
-    if status is not None:
-        return status
-    from .commands import run
-
-    return run(args, sys.stdout, sys.stderr)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,17 +1,20 @@
-"""``net-list`` over :mod:`vnetctl.wire`: one ``GetManagedObjects`` call, no dbus-fast.
+"""``net-list`` without argparse or dbus-fast: one ``GetManagedObjects`` call over
+:mod:`vnetctl.wire`.
 
 Measured with 200 networks on a private bus (median of 20 runs, see README
 "Performance"): the dbus-fast client with one ``GetAll`` per network could not list
 more than 128 networks at all (the bus caps pending replies per connection), and needed
-~250 ms for 120; dbus-fast with ``GetManagedObjects`` still paid ~90 ms just to import
-dbus-fast and asyncio; this path needs the interpreter, argparse and one socket.
+~250 ms for 120; importing dbus-fast and asyncio alone costs ~90 ms; argparse with the
+fifteen sub-parsers ~20 ms. Here: the interpreter, a few small modules and one socket.
+Anything unusual (an abbreviated option, --help, a bad combination, a non-unix bus)
+returns None and takes the ordinary path, which reports errors as before.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
-from typing import TextIO
+from collections.abc import Sequence
+from typing import Any, NamedTuple, TextIO
 
 from . import output
 from .errors import VnetdError
@@ -24,9 +27,55 @@ MANAGER_PATH = "/org/vnetd1"
 OBJECT_MANAGER_IFACE = "org.freedesktop.DBus.ObjectManager"
 
 COMMANDS = frozenset({"net-list"})
+_QUIET = ("-q", "--quiet")
+_FLAGS = {"--all": "all", "--inactive": "inactive", "--persistent": "persistent",
+          "--transient": "transient", "--autostart": "autostart",
+          "--no-autostart": "no_autostart", "--name": "name", "--uuid": "uuid",
+          "--table": "table", "--json": "json"}
 
 
-def net_list_text(args: argparse.Namespace, connection: Connection) -> str:
+class NetListOptions(NamedTuple):
+    """What ``net-list``'s argparse Namespace holds, for :func:`list_flags` and output."""
+
+    quiet: bool = False
+    all: bool = False
+    inactive: bool = False
+    persistent: bool = False
+    transient: bool = False
+    autostart: bool = False
+    no_autostart: bool = False
+    name: bool = False
+    uuid: bool = False
+    table: bool = False
+    json: bool = False
+
+    @classmethod
+    def from_namespace(cls, args: Any) -> NetListOptions:
+        return cls(**{field: bool(getattr(args, field)) for field in cls._fields})
+
+
+def parse_net_list(words: Sequence[str]) -> NetListOptions | None:
+    """``[-q] net-list [exact long options]``, or None for argparse to handle."""
+    seen: dict[str, bool] = {}
+    rest = list(words)
+    while rest and rest[0] in _QUIET:
+        seen["quiet"] = True
+        rest.pop(0)
+    if not rest or rest.pop(0) != "net-list":
+        return None
+    for word in rest:
+        if word in _QUIET:
+            seen["quiet"] = True
+        elif word in _FLAGS:
+            seen[_FLAGS[word]] = True
+        else:
+            return None
+    if seen.get("all") and seen.get("inactive"):
+        return None  # argparse's "not allowed with" usage error
+    return NetListOptions(**seen)
+
+
+def net_list_text(args: NetListOptions, connection: Connection) -> str:
     if args.table + args.name + args.uuid > 1:
         raise CommandError("Only one argument from --table, --name and --uuid may be specified.")
     try:
@@ -44,10 +93,8 @@ def net_list_text(args: argparse.Namespace, connection: Connection) -> str:
     return output.net_list_table(networks)
 
 
-def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int | None:
-    """Run a command this path serves; None when it cannot (then use the full client)."""
-    if args.command not in COMMANDS:
-        return None
+def run(args: NetListOptions, out: TextIO, err: TextIO) -> int | None:
+    """Run ``net-list``; None when this path cannot reach the bus (use the full client)."""
     buffer = io.StringIO()
     try:
         with Connection() as connection:

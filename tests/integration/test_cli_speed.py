@@ -74,7 +74,7 @@ def render(args: tuple[str, ...], infos: list[NetworkInfo]) -> str:
 
 
 def test_fast_net_list_matches_the_slow_path_for_every_flag(crowded: Daemon) -> None:
-    from vnetctl.cli import build_parser
+    from vnetctl.parser import build_parser
 
     checked = 0
     for state, filters, shape in itertools.product(STATE, FILTERS, SHAPES):

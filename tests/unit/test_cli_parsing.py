@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_tools
-from vnetctl import cli
+from vnetctl import parser, quick
 from vnetctl.commands import list_flags
 from vnetctl.types import ListFlags
 
@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    return cli.build_parser().parse_args(list(argv))
+    return parser.build_parser().parse_args(list(argv))
 
 
 @pytest.mark.parametrize(("argv", "flags"), [
@@ -59,6 +59,30 @@ def test_every_command_parses_its_arguments() -> None:
     assert parse("net-wait-lease", "lab", "--mac", "m", "--timeout", "5").timeout == 5
 
 
+@pytest.mark.parametrize("argv", [
+    ("net-list",), ("-q", "net-list", "--all"), ("net-list", "--inactive", "--name", "-q"),
+    ("net-list", "--persistent", "--transient", "--autostart", "--no-autostart", "--uuid"),
+    ("net-list", "--table", "--json"), ("--quiet", "net-list", "--all", "--name", "--uuid"),
+])
+def test_quick_net_list_parse_equals_argparse(argv: tuple[str, ...]) -> None:
+    fast = quick.parse_net_list(argv)
+    assert fast == quick.NetListOptions.from_namespace(parse(*argv))
+    assert list_flags(fast) == list_flags(parse(*argv))
+
+
+@pytest.mark.parametrize("argv", [
+    ("net-list", "--al"),              # an abbreviation: argparse's business
+    ("net-list", "--all", "--inactive"),
+    ("net-list", "--help"),
+    ("net-list", "extra"),
+    ("net-info", "default"),
+    ("-v",),
+    (),
+])
+def test_quick_net_list_leaves_the_rest_to_argparse(argv: tuple[str, ...]) -> None:
+    assert quick.parse_net_list(argv) is None
+
+
 def test_update_names_and_numbers_are_libvirts() -> None:
     from vnetctl.commands import UPDATE_COMMANDS, UPDATE_SECTIONS
 
@@ -71,13 +95,13 @@ def test_update_names_and_numbers_are_libvirts() -> None:
 
 
 def test_only_the_named_commands_parser_is_built() -> None:
-    parser = cli.build_parser("net-list")
-    assert parser.parse_args(["net-list", "--all"]).all
+    one = parser.build_parser("net-list")
+    assert one.parse_args(["net-list", "--all"]).all
     with pytest.raises(SystemExit):
-        parser.parse_args(["net-start", "default"])  # not built: an invalid choice
-    assert cli._named_command(["-q", "net-list", "--all"]) == "net-list"
-    assert cli._named_command(["--version"]) is None
-    assert cli._named_command(["frob", "net-list"]) is None
+        one.parse_args(["net-start", "default"])  # not built: an invalid choice
+    assert parser.named_command(["-q", "net-list", "--all"]) == "net-list"
+    assert parser.named_command(["--version"]) is None
+    assert parser.named_command(["frob", "net-list"]) is None
 
 
 def run_cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -105,16 +129,16 @@ def test_usage_errors_exit_1_with_error_line(argv: tuple[str, ...]) -> None:
 def test_help_lists_every_command() -> None:
     proc = run_cli("--help")
     assert proc.returncode == 0
-    for name in cli.COMMAND_NAMES:
+    for name in parser.COMMAND_NAMES:
         assert name in proc.stdout
     detail = run_cli("help", "net-list")
     assert detail.returncode == 0
     assert "--no-autostart" in detail.stdout and "--json" in detail.stdout
-    assert run_cli("help", "--commands").stdout.split() == [*cli.COMMAND_NAMES, "help"]
+    assert run_cli("help", "--commands").stdout.split() == [*parser.COMMAND_NAMES, "help"]
 
 
 def test_read_commands_have_json_and_write_commands_do_not() -> None:
-    reads = {c.name for c in cli.COMMANDS if c.reads}
+    reads = {c.name for c in parser.COMMANDS if c.reads}
     assert reads == {"net-list", "net-info", "net-dumpxml", "net-name", "net-uuid",
                      "net-dhcp-leases", "net-event", "net-wait-lease"}
     with pytest.raises(SystemExit):
@@ -125,7 +149,7 @@ def test_bash_completion_knows_every_command() -> None:
     text = (REPO / "client" / "vnetctl" / "completion.bash").read_text()
     listed = re.search(r'_vnetctl_commands="([^"]*)"', text)
     assert listed is not None
-    assert listed.group(1).split() == [*cli.COMMAND_NAMES, "help"]
+    assert listed.group(1).split() == [*parser.COMMAND_NAMES, "help"]
     require_tools("bash")
     check = subprocess.run(["bash", "-n", str(REPO / "client/vnetctl/completion.bash")],
                            capture_output=True, text=True, check=False)

@@ -1,0 +1,58 @@
+"""``vnetctl``: virsh's ``net-*`` commands against vnetd.
+
+``net-list`` in its usual spellings is served before argparse or dbus-fast are even
+imported (:mod:`vnetctl.quick`); every other command line goes through the parser, and
+the D-Bus client is imported once a command that needs it runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+
+def _help(words: Sequence[str], out: TextIO) -> int:
+    from .parser import COMMAND_NAMES, build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(words)
+    if args.commands:  # plain list for shell completion
+        out.write("".join(f"{name}\n" for name in (*COMMAND_NAMES, "help")))
+        return 0
+    if args.topic is None:
+        parser.print_help(out)
+        return 0
+    parser.parse_args([args.topic, "--help"])  # prints the command's help and exits 0
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else list(argv)
+    from . import quick
+
+    options = quick.parse_net_list(words)
+    if options is not None:
+        status = quick.run(options, sys.stdout, sys.stderr)
+        if status is not None:
+            return status
+    from .parser import build_parser, named_command
+
+    parser = build_parser(named_command(words))
+    args = parser.parse_args(words)
+    if args.command is None:
+        parser.print_help(sys.stdout)
+        return 0
+    if args.command == "help":
+        return _help(words, sys.stdout)
+    if args.command in quick.COMMANDS:  # e.g. an abbreviated option: argparse knew it
+        status = quick.run(quick.NetListOptions.from_namespace(args), sys.stdout, sys.stderr)
+        if status is not None:
+            return status
+    from .commands import run
+
+    return run(args, sys.stdout, sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
