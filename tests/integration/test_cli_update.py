@@ -101,6 +101,10 @@ def test_refusals_print_nothing_on_stdout(lab: Daemon) -> None:
     lines = refused(lab, "net-update", "lab", "add", "ip-dhcp-host", HOST, "--live")
     assert lines[0] == "error: Failed to update network lab"
     assert "not active" in lines[1]
+    # A section libvirt cannot update either.
+    lines = refused(lab, "net-update", "lab", "modify", "bridge", "<bridge name='vnx0'/>")
+    assert lines[0] == "error: Failed to update network lab"
+    assert "'bridge'" in lines[1]
     # Bad XML: the daemon names the element and the reason.
     lines = refused(lab, "net-update", "lab", "add", "ip-dhcp-host", "<host mac='zz'/>")
     assert lines[0] == "error: Failed to update network lab" and len(lines) == 2
