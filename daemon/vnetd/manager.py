@@ -424,8 +424,13 @@ class Manager:
             if live:
                 new_live, effect = net_update.plan_update(obj.definition, command, section,
                                                       parent_index, xml)
+            persistent_before = obj.next_definition
             if new_live is not None:
                 await self._apply_live(obj, new_live, effect)
+                if obj.persistent and new_config is None:
+                    # A live-only change leaves the persistent configuration as it was.
+                    obj.pending = (None if persistent_before == obj.definition
+                                   else persistent_before)
             if new_config is not None:
                 self.store.save_definition(new_config)
                 if obj.active:

@@ -76,9 +76,6 @@ def test_which_definition_each_flag_changes(lab: Daemon, tmp_path: Path) -> None
     assert "<txt" not in ok(lab, "net-dumpxml", "lab")
 
 
-@pytest.mark.xfail(strict=True, reason="daemon: a --live-only update of a persistent network "
-                   "leaves Manager.update's obj.pending unset, so next_definition (and "
-                   "--inactive) returns the live definition; libvirt keeps the old config")
 def test_live_only_update_leaves_the_persistent_config(lab: Daemon) -> None:
     ok(lab, "net-start", "lab")
     ok(lab, "net-update", "lab", "add", "ip-dhcp-host", HOST, "--live")
