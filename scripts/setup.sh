@@ -32,3 +32,10 @@ if [ "${1:-}" = "--test" ]; then
 else
   .venv/bin/python -m pip install -q -e .
 fi
+# Replace setuptools' editable import hook (it imports pathlib, re and more at every
+# interpreter start: ~19 ms on each vnetctl call) by a plain path file naming the two
+# package roots; the code is still used in place.
+.venv/bin/python -m pip install -q --no-deps -e . --config-settings editable_mode=compat
+SITE=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+printf '%s\n%s\n' "$PWD/daemon" "$PWD/client" > "$SITE/vnetd-src.pth"
+.venv/bin/python -c 'import vnetd, vnetctl' 
