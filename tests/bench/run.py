@@ -56,6 +56,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="markdown file to update (default tests/bench/RESULTS.md)")
     p.add_argument("--no-results", action="store_true", help="do not write any results file")
     p.add_argument("--json", type=Path, help="also write raw samples as JSON here")
+    p.add_argument("--reuse", type=Path, metavar="JSON",
+                   help="take the samples of sides not run now from an earlier --json file "
+                        "(said so in the notes)")
     return p.parse_args(argv)
 
 
@@ -127,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
             continue
         results[name] = rec.samples
         notes += rec.notes
+    if a.reuse:
+        earlier = json.loads(a.reuse.read_text())
+        for name, samples in earlier["samples"].items():
+            if name not in results:
+                results[name] = samples
+                notes.append(f"{name} column from an earlier run of the same protocol on this "
+                             f"machine ({a.reuse.name}), not re-measured")
     if "libvirt" in results:
         notes.append("libvirt has no D-Bus API here (libvirt-dbus not installed) and virsh is "
                      "sequential: its only RPC figure is net-dumpxml commands per second inside "
