@@ -36,6 +36,14 @@ def run_cli(argv: list[str], env: dict[str, str] | None = None,
     return proc
 
 
+class RpcFailed(Exception):
+    """A call-rate measurement broke off; ``partial`` holds what was measured."""
+
+    def __init__(self, partial: dict[str, list[float]], message: str) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
 class Side(ABC):
     """One daemon and its CLI, running in ``host`` (a fresh namespace)."""
 
@@ -202,7 +210,16 @@ class Bench:
         self.rec.add("dnsmasq_pss_per_net", dns["pss_kb"] / cfg.many)
         self.rec.add("dnsmasq_procs_per_net", dns["count"] / cfg.many)
         log(f"{self.side.label}: RPC rates")
-        for key, values in self.side.rpc_rates(NetSpec(1).name, cfg.rpc_batches).items():
+        try:
+            rates = self.side.rpc_rates(NetSpec(1).name, cfg.rpc_batches)
+        except RpcFailed as exc:
+            rates = exc.partial
+            self.rec.notes.append(f"{self.side.label}: call-rate run broke off ({exc}); "
+                                  "daemon restarted to go on")
+            self.side.stop_daemon()
+            self.side.start_daemon()
+            self.side.wait_ready()
+        for key, values in rates.items():
             for v in values:
                 self.rec.add(key, v)
         log(f"{self.side.label}: define up to {cfg.list_large}, list")
