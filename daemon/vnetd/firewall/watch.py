@@ -25,6 +25,7 @@ from .rules import FAMILY, TABLE, Json
 log = logging.getLogger(__name__)
 
 BurstCallback = Callable[[list[Json]], None]
+MAX_KEPT = 1000
 
 
 def concerns_vnetd(event: Json) -> bool:
@@ -42,11 +43,14 @@ def concerns_vnetd(event: Json) -> bool:
 
 
 async def watch(on_burst: BurstCallback, *, quiet: float = 0.2, nft: str = "nft",
-                started: asyncio.Event | None = None) -> None:
+                started: asyncio.Event | None = None, longest: float = 1.0) -> None:
     """Run until cancelled (or until the monitor process ends, e.g. nft is missing).
 
     ``started`` is set once the monitor process runs; the kernel subscription follows
-    within milliseconds, so a caller that must not miss an event waits a moment more."""
+    within milliseconds, so a caller that must not miss an event waits a moment more.
+    A burst is also delivered once it has lasted ``longest`` seconds: changes that never
+    pause (a busy daemon, a hostile loop) must neither delay repair for ever nor pile up
+    events in memory; at most ``MAX_KEPT`` events of a burst are kept."""
     proc = await asyncio.create_subprocess_exec(
         nft, "-j", "monitor", stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL, stdin=asyncio.subprocess.DEVNULL,
@@ -55,9 +59,11 @@ async def watch(on_burst: BurstCallback, *, quiet: float = 0.2, nft: str = "nft"
     if started is not None:
         started.set()
     burst: list[Json] = []
+    loop = asyncio.get_running_loop()
+    ends = 0.0  # when the current burst is delivered even without a pause
     try:
         while True:
-            timeout = quiet if burst else None
+            timeout = max(0.0, min(quiet, ends - loop.time())) if burst else None
             try:
                 line = await asyncio.wait_for(proc.stdout.readline(), timeout)
             except TimeoutError:
@@ -68,7 +74,10 @@ async def watch(on_burst: BurstCallback, *, quiet: float = 0.2, nft: str = "nft"
                 break
             event = _parse(line)
             if event is not None and concerns_vnetd(event):
-                burst.append(event)
+                if not burst:
+                    ends = loop.time() + longest
+                if len(burst) < MAX_KEPT:
+                    burst.append(event)
         if burst:
             _deliver(on_burst, burst)
     finally:
