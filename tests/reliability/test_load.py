@@ -9,6 +9,7 @@ import random
 import time
 from collections import Counter
 
+from dbus_fast import Message
 from dbus_fast.aio import MessageBus
 
 from tests.integration.daemon_harness import Daemon
@@ -119,9 +120,7 @@ def test_concurrent_clients_leave_kernel_matching_daemon(vnetd_daemon: Daemon,
         client.close()
 
 
-def _get(path: str, name: str) -> object:
-    from dbus_fast import Message
-
+def _get(path: str, name: str) -> Message:
     return Message(destination="org.vnetd1", path=path,
                    interface="org.freedesktop.DBus.Properties", member="Get", signature="ss",
                    body=["org.vnetd1.Network", name])
