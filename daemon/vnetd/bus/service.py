@@ -13,6 +13,7 @@ from dbus_fast.constants import NameFlag
 from ..dnsmasq.leases import DhcpLease
 from ..errors import Failed
 from ..manager import Event, Manager, NetworkObject
+from . import writer
 from .auth import Authorizer, tag_sender
 from .interfaces import ManagerInterface, NetworkInterface, lease_struct
 from .names import BUS_NAME, MANAGER_PATH, network_path
@@ -39,6 +40,7 @@ class BusService:
         self._exported: dict[str, NetworkInterface] = {}
 
     async def connect(self) -> None:
+        writer.install()
         if self.bus_address:
             bus = MessageBus(bus_address=self.bus_address)
         else:
