@@ -8,7 +8,7 @@ and a stop after a crash removes what is left.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -59,6 +59,9 @@ class FirewallBackend(Protocol):
 
     def verify(self, definition: NetworkDefinition) -> bool:
         """True when the network's rules are in place exactly as ``apply`` builds them."""
+
+    def verify_many(self, definitions: Sequence[NetworkDefinition]) -> dict[str, bool]:
+        """``verify`` for many networks at once, reading the kernel's state once."""
 
     def installed_networks(self) -> set[str]:
         """Names of networks that have rules in vnetd's table (for leftover cleanup)."""

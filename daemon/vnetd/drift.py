@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,8 @@ from .manager import Manager, NetworkObject
 log = logging.getLogger(__name__)
 
 FirewallWatch = Callable[[Callable[[list[Any]], None]], Awaitable[None]]
+AffectedNetworks = Callable[[list[Any], Collection[str]], set[str] | None]
+"""From a burst of firewall events: which of these networks they touched (None: all)."""
 BridgeWatch = Callable[[Callable[[Any], None]], Awaitable[None]]
 
 FORWARDING_KEYS = {4: "net/ipv4/ip_forward", 6: "net/ipv6/conf/all/forwarding"}
@@ -38,10 +40,12 @@ FOREIGN_CHECK_INTERVAL = 5.0
 
 class DriftRepair:
     def __init__(self, manager: Manager, *, firewall_watch: FirewallWatch | None,
+                 affected_networks: AffectedNetworks | None = None,
                  bridge_watch: BridgeWatch | None, sysctl_root: Path = Path("/proc/sys"),
                  forwarding_interval: float = 1.0) -> None:
         self.manager = manager
         self.firewall_watch = firewall_watch
+        self.affected_networks = affected_networks
         self.bridge_watch = bridge_watch
         self.sysctl_root = sysctl_root
         self.forwarding_interval = forwarding_interval
@@ -71,16 +75,21 @@ class DriftRepair:
     def _active(self) -> list[NetworkObject]:
         return [o for o in self.manager.networks.values() if o.active]
 
-    def _on_nft_burst(self, _events: list[Any]) -> None:
-        firewall = self.manager.runner.firewall
-        try:
-            installed = firewall.installed_networks()
-        except Exception as exc:
-            log.error("cannot list vnetd's nftables table: %s", exc)
+    def _on_nft_burst(self, events: list[Any]) -> None:
+        active = [o for o in self._active() if o.definition.mode != "open"]
+        touched = (self.affected_networks(events, [o.name for o in active])
+                   if self.affected_networks else None)
+        check = [o for o in active if touched is None or o.name in touched]
+        if not check:
             return
-        for obj in self._active():
-            if obj.definition.mode != "open" and obj.name not in installed:
-                self.schedule(obj, "nftables rules removed")
+        try:
+            intact = self.manager.runner.firewall.verify_many([o.definition for o in check])
+        except Exception as exc:
+            log.error("cannot check vnetd's nftables rules: %s", exc)
+            return
+        for obj in check:
+            if not intact.get(obj.name, True):
+                self.schedule(obj, "nftables rules changed")
 
     def _on_bridge_event(self, event: Any) -> None:
         for obj in self._active():

@@ -491,8 +491,10 @@ class Manager:
             obj = NetworkObject(definition=item.definition, persistent=True,
                                 autostart=item.autostart)
             self.networks[obj.name] = obj
+        running = [st.definition for st in statuses.values() if st.phase == "running"]
+        intact = self.runner.firewall.verify_many(running) if running else {}
         for name, status in statuses.items():
-            await self._adopt(name, status)
+            await self._adopt(name, status, intact.get(name))
         await self._clear_leftovers()
         # Like libvirt's package, only a fresh install gets "default": once the admin has
         # removed it, it stays removed.
@@ -505,7 +507,8 @@ class Manager:
         if autostart:
             await self.autostart_all()
 
-    async def _adopt(self, name: str, status: RuntimeStatus) -> None:
+    async def _adopt(self, name: str, status: RuntimeStatus,
+                     firewall_intact: bool | None = None) -> None:
         obj = self.networks.get(name)
         if status.phase != "running":
             log.warning("network %s: completing interrupted %s", name,
@@ -524,7 +527,7 @@ class Manager:
             obj.definition = status.definition
         facts = RuntimeFacts(status.bridge_ifindex, status.dnsmasq_pid, status.started_at)
         try:
-            obj.facts = await self.runner.adopt(status.definition, facts)
+            obj.facts = await self.runner.adopt(status.definition, facts, firewall_intact)
         except Exception as exc:
             message = exc.message if isinstance(exc, Failed | InvalidArgument) else str(exc)
             log.error("network %s: cannot adopt, stopping it: %s", name, message)
@@ -541,7 +544,10 @@ class Manager:
         obj.active = True
         # Persistent only with a definition on disk: a crash between an undefine's delete
         # and its status update leaves ``status.persistent`` stale.
-        self._save_status(obj, "running")
+        adopted = obj.facts
+        if (adopted.bridge_ifindex, adopted.dnsmasq_pid, obj.persistent) != (
+                status.bridge_ifindex, status.dnsmasq_pid, status.persistent):
+            self._save_status(obj, "running")  # an fsync each: only when something changed
         self.lease_watcher.track(name)
 
     async def _clear_leftovers(self) -> None:

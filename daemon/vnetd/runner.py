@@ -41,24 +41,37 @@ class NetworkRunner:
         bridge_name = definition.bridge_name
         if bridge_name is None:
             raise Failed(f"network {name!r} has no bridge name")
+        clock = [time.monotonic()]
+
+        def lap() -> str:
+            now = time.monotonic()
+            took = f"{(now - clock[0]) * 1000:.1f}"
+            clock[0] = now
+            return took
+
         await self.bridge.check_conflicts(definition)
+        timings = [f"checks {lap()}"]
         built: list[str] = []
         step = "bridge"
         try:
             checkpoint("start-bridge")
             ifindex = await self.bridge.ensure(definition)
             built.append("bridge")
+            timings.append(f"bridge {lap()}")
             step = "firewall"
             checkpoint("start-firewall")
             self.firewall.apply(definition)
             built.append("firewall")
+            timings.append(f"firewall {lap()}")
             step = "dnsmasq"
             checkpoint("start-dnsmasq")
             pid = None
             if self.dnsmasq.needed(definition):
                 built.append("dnsmasq")
                 pid = await self.dnsmasq.start(definition)
+                timings.append(f"dnsmasq {lap()}")
             checkpoint("start-done")
+            log.debug("network %s started (ms): %s", name, ", ".join(timings))
         except BaseException as exc:
             await self._undo(definition, built)
             if isinstance(exc, VnetdError):
@@ -101,8 +114,12 @@ class NetworkRunner:
         if errors:
             raise Failed(f"stopping network {definition.name!r}: " + "; ".join(errors))
 
-    async def adopt(self, definition: NetworkDefinition, facts: RuntimeFacts) -> RuntimeFacts:
-        """Take over a network that kept running while the daemon was away."""
+    async def adopt(self, definition: NetworkDefinition, facts: RuntimeFacts,
+                    firewall_intact: bool | None = None) -> RuntimeFacts:
+        """Take over a network that kept running while the daemon was away.
+
+        ``firewall_intact`` is the caller's ``verify_many`` answer when it checked many
+        networks at once; None makes this call check."""
         repaired: list[str] = []
         bridge_name = definition.bridge_name or ""
         state = await self.bridge.inspect(bridge_name)
@@ -111,7 +128,9 @@ class NetworkRunner:
             repaired.append("bridge")
         # ensure() on an intact bridge changes nothing; it also lets the backend watch it.
         ifindex = await self.bridge.ensure(definition)
-        if not self.firewall.verify(definition):
+        if firewall_intact is None:
+            firewall_intact = self.firewall.verify(definition)
+        if not firewall_intact:
             self.firewall.apply(definition)
             repaired.append("firewall")
         pid = None

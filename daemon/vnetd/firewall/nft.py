@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ from .rules import (
     FAMILY,
     TABLE,
     Json,
+    NetworkRules,
     apply_commands,
     build_network,
     document,
@@ -117,38 +119,56 @@ class NftFirewall:
             raise Failed(f"cannot list table {FAMILY} {TABLE}: {' '.join(err.split())}")
         return table_state.parse_table(out if isinstance(out, dict) else None)
 
+    def _skeleton(self) -> table_state.TableState:
+        """Chains (without their rules) and maps (with their elements) of our table: all
+        that apply and remove need, without parsing every network's rules."""
+        check_guard()
+        items: list[Json] = []
+        for what in ("chains", "maps"):  # one listing per document: the binding parses one
+            rc, out, err = self._nft.json_cmd(document([{"list": {what: {}}}]))
+            if rc != 0:
+                raise Failed(f"cannot list nftables {what}: {' '.join(err.split())}")
+            items.extend(out.get("nftables", []) if isinstance(out, dict) else [])
+        ours = [item for item in items
+                if any(isinstance(v, dict) and v.get("family") == FAMILY
+                       and v.get("table") == TABLE for v in item.values())]
+        return table_state.parse_table({"nftables": ours})
+
     # --- FirewallBackend ---------------------------------------------------------
 
     def apply(self, definition: NetworkDefinition) -> None:
         rules = build_network(definition)  # bad input fails here, before any change
         with self._lock:
-            current = self.list_table()
-            elements, chains = table_state.owned(current, definition.name)
-            if not rules.chains:  # open mode: no rules; drop any left from another mode
-                if elements or chains:
-                    self._run(remove_commands(elements, chains),
-                              f"firewall of network {definition.name!r}")
-            else:
-                wanted = {(e.map, table_state.element_key(e.key_json())) for e in rules.elements}
-                stale = [(m, k) for m, k in elements
-                         if (m, table_state.element_key(k)) not in wanted]
-                self._run(apply_commands(rules, stale, chains - rules.chain_names()),
+            self._apply_locked(definition, rules)
+
+    def _apply_locked(self, definition: NetworkDefinition, rules: NetworkRules) -> None:
+        current = self._skeleton()
+        elements, chains = table_state.owned(current, definition.name)
+        if not rules.chains:  # open mode: no rules; drop any left from another mode
+            if elements or chains:
+                self._run(remove_commands(elements, chains),
                           f"firewall of network {definition.name!r}")
-            try:
-                written = sysctl.enable_forwarding(definition, self._sysctl_root)
-            except Failed:
-                if not chains and rules.chains:  # this apply created the rules: undo it
-                    self._remove_locked(definition.name)
-                raise
-            if written:
-                log.info("enabled %s for network %s", ", ".join(written), definition.name)
+        else:
+            wanted = {(e.map, table_state.element_key(e.key_json())) for e in rules.elements}
+            stale = [(m, k) for m, k in elements
+                     if (m, table_state.element_key(k)) not in wanted]
+            self._run(apply_commands(rules, stale, chains - rules.chain_names()),
+                      f"firewall of network {definition.name!r}")
+        try:
+            written = sysctl.enable_forwarding(definition, self._sysctl_root)
+        except Failed:
+            if not chains and rules.chains:  # this apply created the rules: undo it
+                self._remove_locked(definition.name)
+            raise
+        if written:
+            log.info("enabled %s for network %s", ", ".join(written), definition.name)
 
     def remove(self, network_name: str) -> None:
         with self._lock:
             self._remove_locked(network_name)
 
     def _remove_locked(self, network_name: str) -> None:
-        current = self.list_table()
+        current = self._skeleton()
         elements, chains = table_state.owned(current, network_name)
         if not elements and not chains:
             return
@@ -160,21 +180,34 @@ class NftFirewall:
             cmds = [{"delete": {"table": {"family": FAMILY, "name": TABLE}}}]
         self._run(cmds, f"removing firewall of network {network_name!r}")
 
-    def problems(self, definition: NetworkDefinition) -> list[str]:
+    def problems(self, definition: NetworkDefinition,
+                 current: table_state.TableState | None = None) -> list[str]:
         """Why ``verify`` fails, for logs; empty when all is in place."""
         rules = build_network(definition)
-        with self._lock:
-            current = self.list_table()
+        if current is None:
+            with self._lock:
+                current = self.list_table()
         found = table_state.network_problems(current, rules)
         found.extend(f"sysctl {key.replace('/', '.')} is not 1"
                      for key in sysctl.forwarding_drift(definition, self._sysctl_root))
         return found
 
     def verify(self, definition: NetworkDefinition) -> bool:
-        found = self.problems(definition)
-        if found:
-            log.info("firewall of network %s drifted: %s", definition.name, "; ".join(found))
-        return not found
+        return self.verify_many([definition])[definition.name]
+
+    def verify_many(self, definitions: Sequence[NetworkDefinition]) -> dict[str, bool]:
+        # libnftables fetches the whole table for any listing, so checking many networks
+        # against one listing is O(networks) where one listing each was O(networks²).
+        with self._lock:
+            current = self.list_table()
+        result = {}
+        for definition in definitions:
+            found = self.problems(definition, current)
+            if found:
+                log.info("firewall of network %s drifted: %s", definition.name,
+                         "; ".join(found))
+            result[definition.name] = not found
+        return result
 
     def foreign_drops(self, bridges: tuple[str, ...] = ()) -> list[ForeignDrop]:
         """Other tables' drop-policy forward/input chains (read only; for warnings)."""

@@ -17,10 +17,10 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
-from .rules import FAMILY, TABLE, Json
+from .rules import FAMILY, TABLE, Json, chain_ids, is_network_chain
 
 log = logging.getLogger(__name__)
 
@@ -105,3 +105,46 @@ def _deliver(on_burst: BurstCallback, burst: list[Json]) -> None:
         on_burst(burst)
     except Exception:  # a failing callback must not end the watch
         log.exception("firewall change callback failed")
+
+
+def _touched_chains(events: list[Any]) -> set[str] | None:
+    """Names of network chains that nft monitor events touched; None when an event hit
+    something all networks share (the table, a base chain, a map), so all need a look."""
+    chains: set[str] = set()
+    for event in events:
+        for body in event.values():
+            if not isinstance(body, dict):
+                continue
+            for kind, obj in body.items():
+                if not isinstance(obj, dict):
+                    continue
+                if kind == "rule":
+                    chain = obj.get("chain", "")
+                elif kind == "chain":
+                    chain = obj.get("name", "")
+                elif kind == "element":
+                    targets = [v.get("jump", {}).get("target", "") for _k, v in
+                               (item for item in obj.get("elem", {}).get("set", [])
+                                if isinstance(item, list) and len(item) == 2)
+                               if isinstance(v, dict)]
+                    if not targets:
+                        return None
+                    chains.update(targets)
+                    continue
+                else:
+                    return None
+                if not is_network_chain(chain):
+                    return None
+                chains.add(chain)
+    return chains
+
+
+def affected_networks(events: list[Json], names: Collection[str]) -> set[str] | None:
+    """Which of these networks a burst of events touched; None when an event hit what all
+    networks share (the table, a base chain, a map), so that every network needs a look.
+    vnetd's own start of one network touches only that network's chains, so the burst
+    it causes costs one small check instead of a look at every network."""
+    chains = _touched_chains(events)
+    if chains is None:
+        return None
+    return {name for name in names if chains & set(chain_ids(name).all())}
