@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+# Must run before any pyroute2 import (see lean_import): the submodules below use it.
+from . import lean_import  # noqa: F401  # isort: skip
 from .netlink import BridgeEvent, NetlinkBridge, WatchCallback
 
 __all__ = ["BridgeEvent", "NetlinkBridge", "WatchCallback"]

@@ -255,7 +255,9 @@ class DnsmasqSupervisor:
                     f"dnsmasq for network {name!r} was not ready after "
                     f"{self._start_timeout:g} s: {process.log_tail(files.log, offset)}", None)
             await asyncio.wait({proc.exited}, timeout=delay)
-            delay = min(delay * 2, 0.05)
+            # dnsmasq is ready within ~15 ms; checking every 5 ms at most costs one stat
+            # each and keeps a start from waiting up to 50 ms longer than it must.
+            delay = min(delay * 2, 0.005)
 
     def _watch(self, name: str, proc: _Proc) -> None:
         asyncio.get_running_loop().add_reader(proc.pidfd, self._on_pidfd, name, proc)
