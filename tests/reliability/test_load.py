@@ -97,7 +97,9 @@ def test_concurrent_clients_leave_kernel_matching_daemon(vnetd_daemon: Daemon,
         print(f"  {key}: {count}")
     unexpected = {k: v for k, v in outcomes.items()
                   if not k.endswith(": ok") and k.split(": ", 1)[1] not in EXPECTED}
-    assert not unexpected, unexpected
+    failures = [line for line in daemon.log().splitlines()
+                if " ERROR " in line or "failed" in line.lower()]
+    assert not unexpected, (unexpected, failures[-20:])
     assert sum(v for k, v in outcomes.items() if k.startswith("start: ok")) > 10, outcomes
 
     client = BusClient(daemon.bus.address)
