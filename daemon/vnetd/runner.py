@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from .backends import BridgeBackend, DhcpDnsBackend, FirewallBackend
-from .errors import Failed, VnetdError
+from .errors import ALL_ERRORS, Failed, VnetdError
 from .model import NetworkDefinition
 from .testhooks import checkpoint
 
@@ -75,7 +75,10 @@ class NetworkRunner:
         except BaseException as exc:
             await self._undo(definition, built)
             if isinstance(exc, VnetdError):
-                error_class = type(exc)
+                # Re-raised as the public class it belongs to (a backend's subclass may take
+                # other constructor arguments), so the caller keeps the right error name.
+                error_class = next(c for c in type(exc).__mro__
+                                   if c in ALL_ERRORS or c is VnetdError)
                 raise error_class(
                     f"starting network {name!r} failed at step {step}: {exc.message}") from exc
             if isinstance(exc, Exception):

@@ -110,7 +110,7 @@ class DnsmasqSupervisor:
         await self._stop_tracked(name)
         await self._stop_stale(files)
         self._write(texts, files)
-        proc = await self._spawn(name, files)
+        proc = await self._spawn_retrying(name, files)
         self._definitions[name] = definition
         self._quick_deaths[name] = 0
         self._track(name, proc)
@@ -218,6 +218,20 @@ class DnsmasqSupervisor:
         for path, text in texts.items():
             process.write_atomic(path, text, 0o644)
 
+    async def _spawn_retrying(self, name: str, files: DnsmasqFiles) -> _Proc:
+        # dnsmasq lists the host's interfaces at start-up and gives up ("failed to find
+        # list of interfaces: No such device") when one disappears meanwhile, e.g. another
+        # network's bridge being deleted at that moment: a race, not a fault; try again.
+        for attempt in range(3):
+            try:
+                return await self._spawn(name, files)
+            except DnsmasqStartError as exc:
+                if "list of interfaces" not in exc.message or attempt == 2:
+                    raise
+                log.info("dnsmasq for %s lost a race with an interface change; retrying",
+                         name)
+        raise AssertionError("unreachable")
+
     async def _spawn(self, name: str, files: DnsmasqFiles) -> _Proc:
         binary = self._binary or process.find_binary()
         process.remove_quietly(files.pid)
@@ -306,7 +320,7 @@ class DnsmasqSupervisor:
                 # damaged behind our back (a state-dir cleanup, an editor) would
                 # otherwise make every restart fail the same way.
                 self._write(self._render(definition, files), files)
-            proc = await self._spawn(name, files)
+            proc = await self._spawn_retrying(name, files)
         except Failed as exc:
             log.error("restarting dnsmasq of network %s failed: %s", name, exc)
             self._restarts.pop(name, None)

@@ -1,0 +1,144 @@
+"""The runner's all-or-nothing start, with fake backends (pure orchestration logic)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from vnetd.backends import BridgeState
+from vnetd.dnsmasq.supervisor import DnsmasqStartError
+from vnetd.errors import Conflict, Failed, InvalidArgument, NotSupported, VnetdError
+from vnetd.model import Bridge, IpConfig, NetworkDefinition
+from vnetd.runner import NetworkRunner
+
+DEF = NetworkDefinition(name="n", bridge=Bridge(name="vn0"),
+                        ips=(IpConfig(address="10.1.0.1", prefix=24),))
+
+
+class Log:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+
+class FakeBridge:
+    def __init__(self, log: Log, fail: Exception | None = None) -> None:
+        self.log, self.fail = log, fail
+
+    async def check_conflicts(self, definition: NetworkDefinition) -> None:
+        self.log.calls.append("bridge.check")
+
+    async def ensure(self, definition: NetworkDefinition) -> int:
+        self.log.calls.append("bridge.ensure")
+        if self.fail:
+            raise self.fail
+        return 7
+
+    async def remove(self, bridge_name: str) -> None:
+        self.log.calls.append("bridge.remove")
+
+    async def inspect(self, bridge_name: str) -> BridgeState | None:
+        return None
+
+    async def interface_names(self) -> set[str]:
+        return set()
+
+    async def close(self) -> None:
+        pass
+
+
+class FakeFirewall:
+    def __init__(self, log: Log, fail: Exception | None = None) -> None:
+        self.log, self.fail = log, fail
+
+    def apply(self, definition: NetworkDefinition) -> None:
+        self.log.calls.append("firewall.apply")
+        if self.fail:
+            raise self.fail
+
+    def remove(self, network_name: str) -> None:
+        self.log.calls.append("firewall.remove")
+
+    def verify(self, definition: NetworkDefinition) -> bool:
+        return True
+
+    def verify_many(self, definitions: Sequence[NetworkDefinition]) -> dict[str, bool]:
+        return {d.name: True for d in definitions}
+
+    def installed_networks(self) -> set[str]:
+        return set()
+
+
+class FakeDnsmasq:
+    def __init__(self, log: Log, fail: Exception | None = None) -> None:
+        self.log, self.fail = log, fail
+
+    def needed(self, definition: NetworkDefinition) -> bool:
+        return True
+
+    async def start(self, definition: NetworkDefinition) -> int:
+        self.log.calls.append("dnsmasq.start")
+        if self.fail:
+            raise self.fail
+        return 1234
+
+    async def stop(self, network_name: str) -> None:
+        self.log.calls.append("dnsmasq.stop")
+
+    async def reload(self, definition: NetworkDefinition) -> None:
+        pass
+
+    async def adopt(self, definition: NetworkDefinition, pid: int) -> bool:
+        return True
+
+    def pid(self, network_name: str) -> int | None:
+        return None
+
+    def set_exit_callback(self, callback: Callable[[str, int | None], None]) -> None:
+        pass
+
+    def set_restart_callback(self, callback: Callable[[str, int], None]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _runner(log: Log, *, bridge: Exception | None = None, firewall: Exception | None = None,
+            dnsmasq: Exception | None = None) -> NetworkRunner:
+    return NetworkRunner(FakeBridge(log, bridge), FakeFirewall(log, firewall),
+                         FakeDnsmasq(log, dnsmasq))
+
+
+def test_start_builds_in_order() -> None:
+    log = Log()
+    facts = asyncio.run(_runner(log).start(DEF))
+    assert (facts.bridge_ifindex, facts.dnsmasq_pid) == (7, 1234)
+    assert log.calls == ["bridge.check", "bridge.ensure", "firewall.apply", "dnsmasq.start"]
+
+
+@pytest.mark.parametrize(("where", "error", "expected", "undone"), [
+    # A failing step cleans up after itself (a bridge ensure removes a bridge it made,
+    # an nftables transaction is atomic); the runner undoes the steps before it.
+    ("bridge", Failed("kernel says no"), Failed, []),
+    ("firewall", Conflict("subnet in use"), Conflict, ["bridge.remove"]),
+    # A backend's own subclass with another constructor keeps its public error name.
+    ("dnsmasq", DnsmasqStartError("port 53 in use", 2), Failed,
+     ["dnsmasq.stop", "firewall.remove", "bridge.remove"]),
+    ("dnsmasq", NotSupported("no"), InvalidArgument,
+     ["dnsmasq.stop", "firewall.remove", "bridge.remove"]),
+])
+def test_failed_step_undoes_what_was_built(where: str, error: Exception,
+                                           expected: type[VnetdError],
+                                           undone: list[str]) -> None:
+    log = Log()
+    runner = _runner(log, **{where: error})
+    with pytest.raises(expected) as info:
+        asyncio.run(runner.start(DEF))
+    assert type(info.value) is expected
+    assert f"failed at step {where}" in info.value.message
+    assert str(error) in info.value.message
+    failed_call = {"bridge": "bridge.ensure", "firewall": "firewall.apply",
+                   "dnsmasq": "dnsmasq.start"}[where]
+    assert log.calls[log.calls.index(failed_call) + 1:] == undone
