@@ -36,6 +36,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = quick.run(options, sys.stdout, sys.stderr)
         if status is not None:
             return status
+    simple = quick.parse_simple(words)
+    if simple is not None:
+        status = quick.run_simple(simple, sys.stdout, sys.stderr)
+        if status is not None:
+            return status
     from .parser import build_parser, named_command
 
     parser = build_parser(named_command(words))
