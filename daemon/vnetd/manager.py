@@ -96,6 +96,8 @@ class NetworkObject:
         return self.pending or self.definition
 
 
+MAX_LEASE_WAIT = 3600  # seconds
+
 UPDATE_AFFECT_LIVE = 1
 UPDATE_AFFECT_CONFIG = 2
 
@@ -640,6 +642,9 @@ class Manager:
 
     async def wait_for_lease(self, obj: NetworkObject, mac: str, timeout: float) -> DhcpLease:
         """Return the guest's lease as soon as it has one (at once if it already has)."""
+        if not 0 < timeout <= MAX_LEASE_WAIT:
+            # Any user may wait; an unbounded wait would let callers pile up waiters.
+            raise InvalidArgument(f"timeout must be between 1 ms and {MAX_LEASE_WAIT} s")
         mac = mac.lower()
         current = [x for x in self.leases(obj, mac) if x.protocol == "ipv4"]
         if current:

@@ -96,6 +96,10 @@ def test_leases_listed_signalled_and_awaited(vnetd_daemon: Daemon, topology: Top
                                         for x in s))
     finally:
         recorder.stop()
+    # A wait is bounded: an hour at most.
+    proc = vnetd_daemon.busctl("call", "org.vnetd1", path, NET_IFACE, "WaitForLease", "su",
+                               mac, str(3601 * 1000), check=False)
+    assert proc.returncode != 0 and "timeout must be between" in proc.stderr
     # Leases survive a daemon restart.
     vnetd_daemon.stop()
     vnetd_daemon.start("--no-default-network")
