@@ -66,6 +66,10 @@ class FirewallBackend(Protocol):
     def installed_networks(self) -> set[str]:
         """Names of networks that have rules in vnetd's table (for leftover cleanup)."""
 
+    def foreign_blockers(self, bridges: Sequence[str]) -> dict[str, list[str]]:
+        """Per bridge: rules outside vnetd's control that drop its guests' traffic, each
+        described with its fix (reported, never changed)."""
+
 
 ExitCallback = Callable[[str, int | None], None]
 """Called with (network name, exit status or None) when a supervised dnsmasq ends on its own."""

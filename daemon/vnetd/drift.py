@@ -114,23 +114,21 @@ class DriftRepair:
             return None
 
     async def _foreign_loop(self) -> None:
-        firewall: Any = self.manager.runner.firewall
-        if not hasattr(firewall, "foreign_drops"):
-            return
         while True:
-            for obj in self._active():
-                bridge = obj.definition.bridge_name or ""
-                try:
-                    drops = firewall.foreign_drops((bridge,))
-                except Exception as exc:
-                    log.debug("foreign rule check failed: %s", exc)
-                    continue
-                found = tuple(f"firewall: {d.describe()}" for d in drops)
+            active = self._active()
+            try:
+                found = self.manager.runner.firewall.foreign_blockers(
+                    [o.definition.bridge_name or "" for o in active])
+            except Exception as exc:
+                log.debug("foreign rule check failed: %s", exc)
+                found = {}
+            for obj in active:
+                blockers = tuple(f"firewall: {text}" for text in
+                                 found.get(obj.definition.bridge_name or "", []))
                 others = tuple(p for p in obj.problems if not p.startswith("firewall:"))
-                if set(found) - set(obj.problems):
-                    for line in found:
-                        log.warning("network %s: %s", obj.name, line)
-                self.manager.set_problems(obj, others + found)
+                for line in set(blockers) - set(obj.problems):
+                    log.warning("network %s: %s", obj.name, line)
+                self.manager.set_problems(obj, others + blockers)
             await asyncio.sleep(FOREIGN_CHECK_INTERVAL)
 
     # -- repair -----------------------------------------------------------------------

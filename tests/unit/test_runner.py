@@ -69,6 +69,9 @@ class FakeFirewall:
     def installed_networks(self) -> set[str]:
         return set()
 
+    def foreign_blockers(self, bridges: Sequence[str]) -> dict[str, list[str]]:
+        return {}
+
 
 class FakeDnsmasq:
     def __init__(self, log: Log, fail: Exception | None = None) -> None:

@@ -217,6 +217,17 @@ class NftFirewall:
             raise Failed(f"cannot list nftables chains: {' '.join(err.split())}")
         return find_foreign_drops(out if isinstance(out, dict) else None, bridges)
 
+    def foreign_blockers(self, bridges: Sequence[str]) -> dict[str, list[str]]:
+        """For each bridge, other tables' drop-policy chains that block its guests, each
+        described with the rule that would let them through; one listing for all."""
+        with self._lock:
+            rc, out, err = self._nft.json_cmd(document([{"list": {"chains": {}}}]))
+        if rc != 0:
+            raise Failed(f"cannot list nftables chains: {' '.join(err.split())}")
+        listing = out if isinstance(out, dict) else None
+        return {bridge: [d.describe() for d in find_foreign_drops(listing, (bridge,))]
+                for bridge in bridges}
+
     def installed_networks(self) -> set[str]:
         with self._lock:
             return table_state.installed_networks(self.list_table())
