@@ -15,7 +15,7 @@ from . import output
 from .client import Client, Network
 from .errors import VnetdError
 from .listing import list_flags
-from .outcome import CommandError, finish, report
+from .outcome import FROM_FILE, ON_NETWORK, CommandError, finish, read_file, report
 from .types import (
     NetworkEvent,
     NetworkSection,
@@ -100,16 +100,6 @@ async def net_dhcp_leases(client: Client, args: argparse.Namespace, out: TextIO)
     return 0
 
 
-def _read_file(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError as exc:
-        raise CommandError(f"Failed to open file '{path}': {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise CommandError(f"Failed to open file '{path}': {exc}") from exc
-
-
 # virsh's names; "add" is its synonym for add-last.
 UPDATE_COMMANDS = {virsh_name(c): c for c in UpdateCommand} | {"add": UpdateCommand.ADD_LAST}
 UPDATE_SECTIONS = {virsh_name(s): s for s in NetworkSection}
@@ -127,7 +117,7 @@ async def net_update(client: Client, args: argparse.Namespace, out: TextIO) -> i
     section = UPDATE_SECTIONS.get(args.section)
     if section is None:
         raise CommandError(f"unrecognized section name '{args.section}'")
-    xml = args.xml if args.xml.startswith("<") else _read_file(args.xml)
+    xml = args.xml if args.xml.startswith("<") else read_file(args.xml)
     flags = UpdateFlags.CURRENT
     if args.live:
         flags |= UpdateFlags.LIVE
@@ -170,30 +160,28 @@ async def net_wait_lease(client: Client, args: argparse.Namespace, out: TextIO) 
 
 
 async def net_define(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    xml = _read_file(args.file)
-    try:
-        net = await client.define_xml(xml)
-        name = await net.name()
-    except VnetdError as exc:
-        raise CommandError(f"Failed to define network from {args.file}", exc) from exc
-    out.write(f"Network {name} defined from {args.file}\n")
-    return 0
+    return await _from_file(client.define_xml, "net-define", args, out)
 
 
 async def net_create(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    xml = _read_file(args.file)
+    return await _from_file(client.create_xml, "net-create", args, out)
+
+
+async def _from_file(send: Callable[[str], Awaitable[Network]], command: str,
+                     args: argparse.Namespace, out: TextIO) -> int:
+    _method, failed, done = FROM_FILE[command]
+    xml = read_file(args.file)
     try:
-        net = await client.create_xml(xml)
-        name = await net.name()
+        name = await (await send(xml)).name()
     except VnetdError as exc:
-        raise CommandError(f"Failed to create network from {args.file}", exc) from exc
-    out.write(f"Network {name} created from {args.file}\n")
+        raise CommandError(failed.format(args.file), exc) from exc
+    out.write(done.format(name, args.file) + "\n")
     return 0
 
 
-def _simple(
-    action: Callable[[Network], Awaitable[None]], failed: str, done: str
-) -> Handler:
+def _simple(action: Callable[[Network], Awaitable[None]], command: str) -> Handler:
+    _method, failed, done = ON_NETWORK[command]
+
     async def handler(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         net = await lookup(client, args.network)
         try:
@@ -206,11 +194,9 @@ def _simple(
     return handler
 
 
-net_start = _simple(Network.start, "Failed to start network {}", "Network {} started")
-net_destroy = _simple(Network.destroy, "Failed to destroy network {}", "Network {} destroyed")
-net_undefine = _simple(
-    Network.undefine, "Failed to undefine network {}", "Network {} has been undefined"
-)
+net_start = _simple(Network.start, "net-start")
+net_destroy = _simple(Network.destroy, "net-destroy")
+net_undefine = _simple(Network.undefine, "net-undefine")
 
 
 async def net_autostart(client: Client, args: argparse.Namespace, out: TextIO) -> int:

@@ -33,3 +33,30 @@ def finish(out: TextIO, text: str, status: int, *, quiet: bool, json: bool) -> i
         out.write("\n")
     out.flush()
     return status
+
+
+# virsh's wording, shared by the quick path and the dbus-fast path.
+# One-network lifecycle commands: (D-Bus method, failure line, success line).
+ON_NETWORK = {
+    "net-start": ("Start", "Failed to start network {}", "Network {} started"),
+    "net-destroy": ("Destroy", "Failed to destroy network {}", "Network {} destroyed"),
+    "net-undefine": ("Undefine", "Failed to undefine network {}",
+                     "Network {} has been undefined"),
+}
+# Commands that send a file's XML: (D-Bus method, failure line, success line).
+FROM_FILE = {
+    "net-define": ("DefineXML", "Failed to define network from {}",
+                   "Network {} defined from {}"),
+    "net-create": ("CreateXML", "Failed to create network from {}",
+                   "Network {} created from {}"),
+}
+
+
+def read_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as exc:
+        raise CommandError(f"Failed to open file '{path}': {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise CommandError(f"Failed to open file '{path}': {exc}") from exc

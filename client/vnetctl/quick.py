@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, TextIO
 from . import output
 from .errors import NotFound, VnetdError
 from .listing import list_flags, networks_from_managed_objects
-from .outcome import CommandError, finish, report
+from .outcome import FROM_FILE, ON_NETWORK, CommandError, finish, read_file, report
 from .wire import Connection, Unsupported
 
 BUS_NAME = "org.vnetd1"
@@ -32,20 +32,6 @@ NETWORK_IFACE = "org.vnetd1.Network"
 MANAGER_IFACE = "org.vnetd1.Manager"
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?"
                       r"[0-9a-fA-F]{12}$")
-# virsh's lifecycle commands on one network: (method, failure line, success line).
-_ON_NETWORK = {
-    "net-start": ("Start", "Failed to start network {}", "Network {} started"),
-    "net-destroy": ("Destroy", "Failed to destroy network {}", "Network {} destroyed"),
-    "net-undefine": ("Undefine", "Failed to undefine network {}",
-                     "Network {} has been undefined"),
-}
-# virsh's commands that send a file's XML: (method, failure line, success line).
-_FROM_FILE = {
-    "net-define": ("DefineXML", "Failed to define network from {}",
-                   "Network {} defined from {}"),
-    "net-create": ("CreateXML", "Failed to create network from {}",
-                   "Network {} created from {}"),
-}
 _QUIET = ("-q", "--quiet")
 _FLAGS = {"--all": "all", "--inactive": "inactive", "--persistent": "persistent",
           "--transient": "transient", "--autostart": "autostart",
@@ -138,7 +124,7 @@ def parse_simple(words: Sequence[str]) -> tuple[bool, str, str] | None:
     while rest and rest[0] in _QUIET:
         quiet = True
         rest.pop(0)
-    if len(rest) != 2 or rest[0] not in (*_ON_NETWORK, *_FROM_FILE):
+    if len(rest) != 2 or rest[0] not in (*ON_NETWORK, *FROM_FILE):
         return None
     if rest[1].startswith("-"):
         return None
@@ -160,22 +146,16 @@ def _lookup(connection: Connection, text: str) -> str:
 
 
 def _simple_text(command: str, arg: str, connection: Connection) -> str:
-    if command in _ON_NETWORK:
-        method, failed, done = _ON_NETWORK[command]
+    if command in ON_NETWORK:
+        method, failed, done = ON_NETWORK[command]
         path = _lookup(connection, arg)
         try:
             connection.call(BUS_NAME, path, NETWORK_IFACE, method)
         except VnetdError as exc:
             raise CommandError(failed.format(arg), exc) from exc
         return done.format(arg) + "\n"
-    method, failed, done = _FROM_FILE[command]
-    try:
-        with open(arg, encoding="utf-8") as f:
-            xml = f.read()
-    except OSError as exc:
-        raise CommandError(f"Failed to open file '{arg}': {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise CommandError(f"Failed to open file '{arg}': {exc}") from exc
+    method, failed, done = FROM_FILE[command]
+    xml = read_file(arg)
     try:
         path = str(connection.call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, method, "s",
                                    (xml,))[0])
