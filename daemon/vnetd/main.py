@@ -40,10 +40,9 @@ def setup_logging(level: str) -> None:
     root.setLevel(level.upper())
     # pyroute2 logs every netlink message at debug level (and sets levels on its own
     # loggers): far too much even for debugging, so filter at the handler.
-    logging.getLogger("pyroute2").setLevel(logging.WARNING)
-    quiet = logging.Filter()
-    quiet.filter = lambda record: (  # type: ignore[method-assign]
-        record.levelno >= logging.WARNING or not record.name.startswith("pyroute2"))
+    def quiet(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or not record.name.startswith("pyroute2")
+
     # journald sets JOURNAL_STREAM for services whose output it collects.
     if os.environ.get("JOURNAL_STREAM"):
         try:

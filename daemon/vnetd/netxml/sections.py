@@ -118,20 +118,9 @@ def parse_ip(elem: etree._Element, marks: Marks) -> IpConfig:
     version = {"ipv4": 4, "ipv6": 6, None: None}[family]
     address = r.req_ip(elem, "address", version)
     actual = ipaddress.ip_address(address).version
-    netmask = r.opt(elem, "netmask")
-    prefix = r.uint(elem, "prefix", 1, 32 if actual == 4 else 128)
-    if netmask is not None and prefix is not None:
-        raise r.fail(elem, "cannot have both 'prefix' and 'netmask'")
-    if netmask is not None:
-        if actual == 6:
-            raise r.fail(elem, "'netmask' is not allowed for IPv6, use 'prefix'")
-        netmask = r.ip_text(elem, "netmask", netmask, 4)
-        try:
-            ipaddress.IPv4Network(f"0.0.0.0/{netmask}")
-        except ValueError:
-            raise r.fail(elem, f"netmask {netmask} is not a contiguous netmask") from None
-        if netmask == "0.0.0.0":
-            raise r.fail(elem, "netmask 0.0.0.0 is not valid for a network")
+    netmask, prefix = _netmask_or_prefix(elem, actual, min_prefix=1)
+    if netmask == "0.0.0.0":
+        raise r.fail(elem, "netmask 0.0.0.0 is not valid for a network")
     tftp_root = None
     tftp = r.only_one(kids, "tftp")
     if tftp is not None:
@@ -152,6 +141,24 @@ def parse_ip(elem: etree._Element, marks: Marks) -> IpConfig:
     return marks.mark(ip, elem)
 
 
+def _netmask_or_prefix(elem: etree._Element, version: int,
+                       min_prefix: int) -> tuple[str | None, int | None]:
+    """``netmask`` (IPv4 only, contiguous) or ``prefix``, never both."""
+    netmask = r.opt(elem, "netmask")
+    prefix = r.uint(elem, "prefix", min_prefix, 32 if version == 4 else 128)
+    if netmask is not None and prefix is not None:
+        raise r.fail(elem, "cannot have both 'prefix' and 'netmask'")
+    if netmask is not None:
+        if version == 6:
+            raise r.fail(elem, "'netmask' is not allowed for IPv6, use 'prefix'")
+        netmask = r.ip_text(elem, "netmask", netmask, 4)
+        try:
+            ipaddress.IPv4Network(f"0.0.0.0/{netmask}")
+        except ValueError:
+            raise r.fail(elem, f"netmask {netmask} is not a contiguous netmask") from None
+    return netmask, prefix
+
+
 def parse_route(elem: etree._Element, marks: Marks) -> Route:
     r.check_attributes(elem, ("family", "address", "prefix", "netmask", "gateway", "metric"))
     r.children(elem, ())
@@ -160,18 +167,7 @@ def parse_route(elem: etree._Element, marks: Marks) -> Route:
     address = r.req_ip(elem, "address", version)
     actual = ipaddress.ip_address(address).version
     gateway = r.req_ip(elem, "gateway", actual)
-    netmask = r.opt(elem, "netmask")
-    prefix = r.uint(elem, "prefix", 0, 32 if actual == 4 else 128)
-    if netmask is not None and prefix is not None:
-        raise r.fail(elem, "cannot have both 'prefix' and 'netmask'")
-    if netmask is not None:
-        if actual == 6:
-            raise r.fail(elem, "'netmask' is not allowed for IPv6, use 'prefix'")
-        netmask = r.ip_text(elem, "netmask", netmask, 4)
-        try:
-            ipaddress.IPv4Network(f"0.0.0.0/{netmask}")
-        except ValueError:
-            raise r.fail(elem, f"netmask {netmask} is not a contiguous netmask") from None
+    netmask, prefix = _netmask_or_prefix(elem, actual, min_prefix=0)
     metric = r.uint(elem, "metric", 1)
     route = Route(
         address=address,
