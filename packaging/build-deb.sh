@@ -62,22 +62,20 @@ rm -f "$LIB/vnetctl/completion.bash"
 # Vendored modules are imported, never run: drop their "#!/usr/bin/env python" lines.
 grep -rlZ '^#!' "$LIB" --include='*.py' | xargs -0 -r sed -i '1{/^#!/d}'
 
-for prog in vnetd vnetctl; do
-  module=vnetd.main
-  [ "$prog" = vnetctl ] && module=vnetctl.cli
-  cat > "$ROOT/usr/bin/$prog" <<EOF
+cat > "$ROOT/usr/bin/vnetd" <<EOF
 #!/usr/bin/python3 -I
-"""$prog launcher: the code lives in a private directory beside this script's prefix."""
+"""vnetd launcher: the code lives in a private directory beside this script's prefix."""
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "lib", "vnetd"))
-from $module import main  # noqa: E402
+from vnetd.main import main  # noqa: E402
 
 sys.exit(main())
 EOF
-  chmod 0755 "$ROOT/usr/bin/$prog"
-done
+sed -e "s|@PYTHON@|/usr/bin/python3|" -e "s|@LIBDIR@|../lib/vnetd|" packaging/vnetctl-launcher \
+  > "$ROOT/usr/bin/vnetctl"
+chmod 0755 "$ROOT/usr/bin/vnetd" "$ROOT/usr/bin/vnetctl"
 
 # --- system integration files ----------------------------------------------------
 install -m 0644 systemd/vnetd.service "$ROOT/lib/systemd/system/vnetd.service"

@@ -38,4 +38,9 @@ fi
 .venv/bin/python -m pip install -q --no-deps -e . --config-settings editable_mode=compat
 SITE=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 printf '%s\n%s\n' "$PWD/daemon" "$PWD/client" > "$SITE/vnetd-src.pth"
-.venv/bin/python -c 'import vnetd, vnetctl' 
+.venv/bin/python -c 'import vnetd, vnetctl'
+# vnetctl starts without site-packages (see packaging/vnetctl-launcher); pip's entry
+# script would scan them on every command.
+sed -e "s|@PYTHON@|$PWD/.venv/bin/python|" -e "s|@LIBDIR@|$PWD/client|" \
+  packaging/vnetctl-launcher > .venv/bin/vnetctl
+chmod 0755 .venv/bin/vnetctl

@@ -30,10 +30,10 @@ pending-reply limit) and took ~217 ms with 120. Details in README "vnetctl perfo
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see records.py)
 if TYPE_CHECKING:
+    from typing import Any
+
     from .blocking import BlockingClient, BlockingNetwork
     from .client import Client, EventStream, Network
     from .errors import (
@@ -80,7 +80,7 @@ _WHERE = {
     "EventType": "types",
     "ListFlags": "types",
     "NetworkEvent": "types",
-    "NetworkInfo": "types",
+    "NetworkInfo": "records",
     "NetworkSection": "types",
     "UpdateCommand": "types",
     "UpdateFlags": "types",
@@ -120,4 +120,6 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'vnetctl' has no attribute {name!r}")
+    import importlib
+
     return getattr(importlib.import_module(f".{module}", __name__), name)

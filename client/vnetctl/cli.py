@@ -8,8 +8,20 @@ the D-Bus client is imported once a command that needs it runs.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+
+TYPE_CHECKING = False  # see records.py: the quick commands do not import typing
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import TextIO
+
+
+def enable_site_packages() -> None:
+    """The launcher starts Python with -S (packaging/vnetctl-launcher); every command
+    beyond the quick ones needs site-packages for dbus-fast."""
+    if sys.flags.no_site and "site" not in sys.modules:
+        import site
+
+        site.main()
 
 
 def _help(words: Sequence[str], out: TextIO) -> int:
@@ -41,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = quick.run_simple(simple, sys.stdout, sys.stderr)
         if status is not None:
             return status
+    enable_site_packages()
     from .parser import build_parser, named_command
 
     parser = build_parser(named_command(words))

@@ -7,7 +7,6 @@ error reply becomes one of the exceptions in :mod:`vnetctl.errors`.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
@@ -28,6 +27,7 @@ from .types import (
     XmlFlags,
     event_type,
 )
+from .uuids import looks_like_uuid
 
 BUS_NAME = "org.vnetd1"
 MANAGER_PATH = "/org/vnetd1"
@@ -36,15 +36,10 @@ NETWORK_IFACE = "org.vnetd1.Network"
 PROPERTIES_IFACE = "org.freedesktop.DBus.Properties"
 OBJECT_MANAGER_IFACE = "org.freedesktop.DBus.ObjectManager"
 
-_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 _EVENT_RULE = (
     f"type='signal',sender='{BUS_NAME}',path='{MANAGER_PATH}',"
     f"interface='{MANAGER_IFACE}',member='NetworkEvent'"
 )
-
-
-def looks_like_uuid(text: str) -> bool:
-    return _UUID_RE.match(text) is not None
 
 
 def _info_from_properties(path: str, props: dict[str, Variant]) -> NetworkInfo:

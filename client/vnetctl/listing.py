@@ -6,36 +6,45 @@ applied here with libvirt's rules, so a listing is one round trip whatever the c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from .records import (
+    ACTIVE,
+    AUTOSTART,
+    INACTIVE,
+    NO_AUTOSTART,
+    PERSISTENT,
+    TRANSIENT,
+    NetworkInfo,
+)
 
-from .types import ListFlags, NetworkInfo
+TYPE_CHECKING = False  # see records.py: net-list does not import typing
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
 
 NETWORK_IFACE = "org.vnetd1.Network"
 
-_GROUPS = ((ListFlags.ACTIVE, ListFlags.INACTIVE, "active"),
-           (ListFlags.PERSISTENT, ListFlags.TRANSIENT, "persistent"),
-           (ListFlags.AUTOSTART, ListFlags.NO_AUTOSTART, "autostart"))
+_GROUPS = ((ACTIVE, INACTIVE, "active"), (PERSISTENT, TRANSIENT, "persistent"),
+           (AUTOSTART, NO_AUTOSTART, "autostart"))
 
 
 def list_flags(args: Any) -> int:
     """virsh's flag arithmetic: active by default, --inactive or --all replace it.
 
     ``args``: net-list's argparse Namespace or a quick.NetListOptions."""
-    flags = ListFlags.ACTIVE
+    flags = ACTIVE
     if args.inactive:
-        flags = ListFlags.INACTIVE
+        flags = INACTIVE
     if args.all:
-        flags = ListFlags.ACTIVE | ListFlags.INACTIVE
+        flags = ACTIVE | INACTIVE
     if args.persistent:
-        flags |= ListFlags.PERSISTENT
+        flags |= PERSISTENT
     if args.transient:
-        flags |= ListFlags.TRANSIENT
+        flags |= TRANSIENT
     if args.autostart:
-        flags |= ListFlags.AUTOSTART
+        flags |= AUTOSTART
     if args.no_autostart:
-        flags |= ListFlags.NO_AUTOSTART
-    return int(flags)
+        flags |= NO_AUTOSTART
+    return flags
 
 
 def matches(info: NetworkInfo, flags: int) -> bool:
@@ -69,7 +78,7 @@ def by_name(networks: Iterable[NetworkInfo]) -> list[NetworkInfo]:
 
 
 def networks_from_managed_objects(objects: Mapping[str, Mapping[str, Mapping[str, Any]]],
-                                  flags: int = ListFlags.ALL) -> list[NetworkInfo]:
+                                  flags: int = 0) -> list[NetworkInfo]:
     """The networks in a ``GetManagedObjects`` reply (plain values) that match ``flags``."""
     infos = (info_from_properties(path, ifaces[NETWORK_IFACE])
              for path, ifaces in objects.items() if NETWORK_IFACE in ifaces)

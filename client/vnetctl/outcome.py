@@ -3,7 +3,9 @@ trailing empty line. Kept free of D-Bus imports so that every command path can u
 
 from __future__ import annotations
 
-from typing import TextIO
+TYPE_CHECKING = False  # see records.py: net-list does not import typing
+if TYPE_CHECKING:
+    from typing import TextIO
 
 
 class CommandError(Exception):

@@ -7,10 +7,14 @@ that line is added by the CLI, not here, and ``--quiet`` drops it as in virsh.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
 
-from .types import DhcpLease, NetworkEvent, NetworkInfo
+TYPE_CHECKING = False  # see records.py: net-list does not import typing
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
+
+    from .records import NetworkInfo
+    from .types import DhcpLease, NetworkEvent
 
 
 def yes_no(value: bool) -> str:

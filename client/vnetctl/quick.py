@@ -13,15 +13,18 @@ returns None and takes the ordinary path, which reports errors as before.
 from __future__ import annotations
 
 import io
-import re
-from collections.abc import Sequence
-from typing import Any, NamedTuple, TextIO
 
 from . import output
 from .errors import NotFound, VnetdError
 from .listing import list_flags, networks_from_managed_objects
 from .outcome import FROM_FILE, ON_NETWORK, CommandError, finish, read_file, report
+from .uuids import looks_like_uuid
 from .wire import Connection, Unsupported
+
+TYPE_CHECKING = False  # see records.py: this path imports neither typing, re nor enum
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, TextIO
 
 BUS_NAME = "org.vnetd1"
 MANAGER_PATH = "/org/vnetd1"
@@ -30,8 +33,6 @@ OBJECT_MANAGER_IFACE = "org.freedesktop.DBus.ObjectManager"
 COMMANDS = frozenset({"net-list"})
 NETWORK_IFACE = "org.vnetd1.Network"
 MANAGER_IFACE = "org.vnetd1.Manager"
-_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?"
-                      r"[0-9a-fA-F]{12}$")
 _QUIET = ("-q", "--quiet")
 _FLAGS = {"--all": "all", "--inactive": "inactive", "--persistent": "persistent",
           "--transient": "transient", "--autostart": "autostart",
@@ -39,20 +40,41 @@ _FLAGS = {"--all": "all", "--inactive": "inactive", "--persistent": "persistent"
           "--table": "table", "--json": "json"}
 
 
-class NetListOptions(NamedTuple):
+class NetListOptions:
     """What ``net-list``'s argparse Namespace holds, for :func:`list_flags` and output."""
 
-    quiet: bool = False
-    all: bool = False
-    inactive: bool = False
-    persistent: bool = False
-    transient: bool = False
-    autostart: bool = False
-    no_autostart: bool = False
-    name: bool = False
-    uuid: bool = False
-    table: bool = False
-    json: bool = False
+    _fields = ("quiet", "all", "inactive", "persistent", "transient", "autostart",
+               "no_autostart", "name", "uuid", "table", "json")
+    __slots__ = _fields
+    quiet: bool
+    all: bool
+    inactive: bool
+    persistent: bool
+    transient: bool
+    autostart: bool
+    no_autostart: bool
+    name: bool
+    uuid: bool
+    table: bool
+    json: bool
+
+    def __init__(self, **given: bool) -> None:
+        unknown = set(given) - set(self._fields)
+        if unknown:
+            raise TypeError(f"unknown net-list options: {sorted(unknown)}")
+        for field in self._fields:
+            setattr(self, field, bool(given.get(field, False)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NetListOptions):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self._fields)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __repr__(self) -> str:
+        set_ = ", ".join(f"{f}=True" for f in self._fields if getattr(self, f))
+        return f"NetListOptions({set_})"
 
     @classmethod
     def from_namespace(cls, args: Any) -> NetListOptions:
@@ -137,7 +159,7 @@ def _lookup(connection: Connection, text: str) -> str:
             return str(connection.call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "LookupByName",
                                        "s", (text,))[0])
         except NotFound:
-            if not _UUID_RE.match(text):
+            if not looks_like_uuid(text):
                 raise
         return str(connection.call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "LookupByUUID",
                                    "s", (text,))[0])

@@ -1,7 +1,9 @@
 """Plain values the client returns; no D-Bus types leak out of the library.
 
 Records are NamedTuples, not dataclasses: ``dataclasses`` imports ``inspect``, a few
-milliseconds that every ``vnetctl net-list`` would pay (see README "Performance").
+milliseconds that every command would pay; ``NetworkInfo`` and the list flags live in
+:mod:`vnetctl.records`, which ``net-list`` imports without this module (see README
+"Performance").
 """
 
 from __future__ import annotations
@@ -10,17 +12,20 @@ import enum
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from . import records
+from .records import NetworkInfo as NetworkInfo  # listed without this module's imports
+
 
 class ListFlags(enum.IntFlag):
     """``ListNetworks`` filter bits (libvirt's ``virConnectListAllNetworksFlags``); 0 is all."""
 
     ALL = 0
-    ACTIVE = 1
-    INACTIVE = 2
-    PERSISTENT = 4
-    TRANSIENT = 8
-    AUTOSTART = 16
-    NO_AUTOSTART = 32
+    ACTIVE = records.ACTIVE
+    INACTIVE = records.INACTIVE
+    PERSISTENT = records.PERSISTENT
+    TRANSIENT = records.TRANSIENT
+    AUTOSTART = records.AUTOSTART
+    NO_AUTOSTART = records.NO_AUTOSTART
 
 
 class XmlFlags(enum.IntFlag):
@@ -80,22 +85,6 @@ class EventType(enum.IntEnum):
     def label(self) -> str:
         """The word virsh prints: ``Defined``, ``Started``..."""
         return self.name.capitalize()
-
-
-class NetworkInfo(NamedTuple):
-    name: str
-    uuid: str
-    active: bool
-    persistent: bool
-    autostart: bool
-    bridge: str
-    forward_mode: str
-    path: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        data = self._asdict()
-        del data["path"]
-        return data
 
 
 class NetworkEvent(NamedTuple):

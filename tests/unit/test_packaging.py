@@ -105,6 +105,14 @@ def test_installed_tree(deb: Path, tmp_path: Path) -> None:
     assert listed.returncode == 1
     assert listed.stderr.startswith("error: cannot connect to the system bus at "
                                     "unix:path=/nonexistent/vnetd.sock")
+    # Run as a program: its #! line starts Python with -IS (no site-packages scan).
+    assert Path(launcher).read_text().startswith("#!/usr/bin/python3 -IS\n")
+    for argv in (["net-list", "--all"], ["net-info", "default"]):
+        direct = subprocess.run([launcher, *argv], capture_output=True, text=True, env=env,
+                                check=False)
+        assert direct.returncode == 1 and direct.stderr.startswith(
+            "error: cannot connect to the system bus at unix:path=/nonexistent/vnetd.sock"), \
+            direct.stderr
     probe = subprocess.run(
         ["/usr/bin/python3", "-I", "-c",
          f"import sys; sys.path.insert(0, {str(tmp_path / 'usr/lib/vnetd')!r}); "
