@@ -105,8 +105,10 @@ class NetworkRunner:
     async def stop(self, definition: NetworkDefinition) -> None:
         """Remove every part; keep going past failures and report them all."""
         errors: list[str] = []
+        timings = []
         for part in ("dnsmasq", "firewall", "bridge"):
             checkpoint(f"stop-{part}")
+            began = time.monotonic()
             try:
                 await self._remove_part(definition, part)
             except VnetdError as exc:
@@ -114,6 +116,8 @@ class NetworkRunner:
             except Exception as exc:
                 log.exception("removing %s of network %s failed", part, definition.name)
                 errors.append(f"{part}: {exc}")
+            timings.append(f"{part} {(time.monotonic() - began) * 1000:.1f}")
+        log.debug("network %s stopped (ms): %s", definition.name, ", ".join(timings))
         if errors:
             raise Failed(f"stopping network {definition.name!r}: " + "; ".join(errors))
 

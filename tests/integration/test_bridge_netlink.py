@@ -31,7 +31,7 @@ DEFAULT_DEF = f"""NetworkDefinition(
                   metric=5)))"""
 
 DRIVER = r'''
-import asyncio, json, sys, time
+import asyncio, dataclasses, json, subprocess, sys, time
 from vnetd.bridge import NetlinkBridge
 from vnetd.errors import VnetdError
 from vnetd.model import Bridge, IpConfig, NetworkDefinition, Route
@@ -55,6 +55,22 @@ async def main():
                 value = None if state is None else state.__dict__
             elif op == "names":
                 value = sorted(await backend.interface_names())
+            elif op in ("check-other", "ensure-other", "remove-other"):
+                # The same subnets on another bridge, as a second network would have them.
+                other = dataclasses.replace(definition, name="t2", bridge=Bridge(name="vnbr1"))
+                if op == "check-other":
+                    value = await backend.check_conflicts(other)
+                elif op == "ensure-other":
+                    value = await backend.ensure(other)
+                else:
+                    value = await backend.remove("vnbr1")
+            elif op == "deleting":  # bridges whose teardown was handed to the thread
+                value = sorted(backend._deleting)
+            elif op == "kernel-links":  # the kernel's list, not waiting for deletions
+                value = sorted(json.loads(subprocess.run(
+                    ["ip", "-j", "link", "show"], capture_output=True, text=True,
+                    check=True).stdout), key=lambda l: l["ifindex"])
+                value = [l["ifname"] for l in value]
             elif op.startswith("isolate:"):
                 value = await backend.set_port_isolated(op.split(":", 1)[1])
             else:
@@ -212,6 +228,53 @@ def test_remove_is_idempotent(host_ns: Namespace) -> None:
     assert ok(inspect) is None
     assert link(host_ns, BR) is None
     assert not [r for r in routes(host_ns, "-4") if r.get("dev") == BR]
+
+
+def test_remove_frees_the_name_at_once_and_the_kernel_deletes_the_bridge_after(
+        host_ns: Namespace) -> None:
+    """remove() returns once the bridge is down and renamed; the kernel's teardown runs in
+    a thread; ensure() of the same network right after waits for it and rebuilds."""
+    ensure1, remove1, deleting, seen, ensure2, remove2, seen2 = backend(
+        host_ns, "ensure", "remove", "deleting", "kernel-links", "ensure", "remove",
+        "kernel-links")
+    first = ok(ensure1)
+    ok(remove1)
+    assert ok(deleting) == [first]  # not deleted inside remove(): that blocks the loop
+    # Right after remove(): the name is free; at most the set-aside bridge is left.
+    assert BR not in ok(seen)
+    assert set(ok(seen)) - {"lo"} <= {f"vdel-{first:x}"}
+    second = ok(ensure2)
+    assert second != first  # a new bridge, not the one being deleted
+    ok(remove2)
+    assert BR not in ok(seen2)
+    # close() waited for both deletions: nothing of either bridge is left.
+    names = {entry["ifname"] for entry in json.loads(host_ns.run("ip", "-j", "link").stdout)}
+    assert names == {"lo"}, names
+
+
+def test_removed_bridges_addresses_are_gone_before_the_next_check(host_ns: Namespace) -> None:
+    """Another network with the same subnets on another bridge may start right after a
+    destroy: check_conflicts waits for the old bridge, and its addresses, to be gone."""
+    results = backend(host_ns, "ensure", "remove", "check-other", "ensure-other",
+                      "remove-other")
+    for result in results:
+        ok(result)
+    assert link(host_ns, BR) is None and link(host_ns, "vnbr1") is None
+
+
+def test_delete_link_in_a_thread(host_ns: Namespace) -> None:
+    """vnetd.bridge.linkdel: the hand-made RTM_DELLINK deletes, treats a missing link as
+    deleted, and reports the kernel's refusal."""
+    host_ns.run("ip", "link", "add", "vndummy0", "type", "veth", "peer", "name", "vndummy1")
+    index = json.loads(host_ns.run("ip", "-j", "link", "show", "vndummy0").stdout)[0]["ifindex"]
+    proc = host_ns.python(
+        "import sys\nfrom vnetd.bridge.linkdel import delete_link\n"
+        "delete_link(int(sys.argv[1]))\ndelete_link(int(sys.argv[1]))\n"
+        "try:\n    delete_link(1)\nexcept OSError as exc:\n    print('refused', exc.errno)\n",
+        str(index))
+    assert link(host_ns, "vndummy0") is None and link(host_ns, "vndummy1") is None
+    assert proc.stdout.split()[0] == "refused" and int(proc.stdout.split()[1]) > 0
+    assert link(host_ns, "lo") is not None
 
 
 def test_veth_with_the_bridge_name_is_refused_untouched(host_ns: Namespace) -> None:

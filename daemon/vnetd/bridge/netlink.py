@@ -78,6 +78,7 @@ from .conflicts import (
     validate_bridge_name,
     wanted_addresses,
 )
+from .linkdel import delete_link
 from .stp import EdgeStp, forward_delay_cs
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,11 @@ class BridgeEvent:
 WatchCallback = Callable[[BridgeEvent], None]
 
 
+def _log_background_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s", task.exception())
+
+
 def _reason(exc: NetlinkError) -> str:
     text = exc.args[1] if len(exc.args) > 1 and exc.args[1] else os.strerror(exc.code)
     return f"{text} (errno {exc.code})"
@@ -113,6 +119,8 @@ class NetlinkBridge:
         self._req_lock = asyncio.Lock()
         # Bridges this backend ensured, by ifindex: the watch reports only these.
         self._managed: dict[int, str] = {}
+        # Bridges taken down and renamed by remove(), by ifindex, until the kernel is done.
+        self._deleting: dict[int, asyncio.Future[None]] = {}
         self._stp = EdgeStp(self)
 
     # -- socket -------------------------------------------------------------------
@@ -156,6 +164,7 @@ class NetlinkBridge:
             raise Failed(f"{what} failed: {_reason(exc)}") from exc
 
     async def close(self) -> None:
+        await self._settle()
         await self._stp.close()
         if self._ipr is not None:
             self._ipr.close()
@@ -227,11 +236,13 @@ class NetlinkBridge:
         return str(msg.get("ifname")) if msg is not None else f"#{index}"
 
     async def interface_names(self) -> set[str]:
+        await self._settle()
         return {str(msg.get("ifname")) for msg in await self._req("link", "dump")}
 
     async def inspect(self, bridge_name: str) -> BridgeState | None:
         """The bridge as the kernel has it; None when the name is free or is not a bridge
         (then it is not vnetd's bridge, whatever it is)."""
+        await self._settle()
         msg = await self._link(bridge_name)
         if msg is None or msg.get(("linkinfo", "kind")) != "bridge":
             return None
@@ -244,6 +255,7 @@ class NetlinkBridge:
     # -- conflicts ----------------------------------------------------------------
 
     async def check_conflicts(self, definition: NetworkDefinition) -> None:
+        await self._settle()
         name = validate_bridge_name(definition.bridge_name)
         own_index = None
         msg = await self._link(name)
@@ -259,6 +271,7 @@ class NetlinkBridge:
     # -- building -----------------------------------------------------------------
 
     async def ensure(self, definition: NetworkDefinition) -> int:
+        await self._settle()
         name = validate_bridge_name(definition.bridge_name)
         wanted = wanted_addresses(definition)  # may raise InvalidArgument: before touching
         msg = await self._link(name)
@@ -403,6 +416,9 @@ class NetlinkBridge:
     # -- removing -----------------------------------------------------------------
 
     async def remove(self, bridge_name: str) -> None:
+        """Take the bridge down and free its name now; the kernel's teardown (tens of
+        milliseconds, see ``linkdel``) finishes in a worker thread. Every later call of
+        this backend that reads or builds links waits for it first, and so does close()."""
         msg = await self._link(bridge_name)
         if msg is None:
             return
@@ -411,13 +427,37 @@ class NetlinkBridge:
             log.warning("not removing %s: it is a %s, not a bridge", bridge_name,
                         msg.get(("linkinfo", "kind")) or "device")
             return
-        self._managed.pop(msg["index"], None)
-        self._stp.forget(msg["index"])
+        index = msg["index"]
+        self._managed.pop(index, None)
+        self._stp.forget(index)
         try:
-            await self._req("link", "del", index=msg["index"])
+            # Down: no traffic, no routes through it. Renamed: `ip link`, a new bridge
+            # of this name, other daemons all see the name free when Destroy returns.
+            await self._req("link", "set", index=index, state="down")
+            await self._req("link", "set", index=index, ifname=f"vdel-{index:x}")
         except NetlinkError as exc:
-            if exc.code != errno.ENODEV:
-                raise Failed(f"deleting bridge {bridge_name} failed: {_reason(exc)}") from exc
+            if exc.code == errno.ENODEV:
+                return
+            log.info("could not set bridge %s aside (%s); deleting it in place",
+                     bridge_name, _reason(exc))
+            await self._delete(index, bridge_name)
+            return
+        task = asyncio.ensure_future(self._delete(index, bridge_name))
+        self._deleting[index] = task
+        task.add_done_callback(lambda _t: self._deleting.pop(index, None))
+        task.add_done_callback(_log_background_failure)
+
+    async def _delete(self, index: int, bridge_name: str) -> None:
+        try:
+            await asyncio.to_thread(delete_link, index)
+        except OSError as exc:
+            raise Failed(f"deleting bridge {bridge_name} failed: {exc.strerror or exc} "
+                         f"(errno {exc.errno})") from exc
+
+    async def _settle(self) -> None:
+        """Wait until the bridges being deleted are gone (their addresses too)."""
+        while self._deleting:
+            await asyncio.gather(*self._deleting.values(), return_exceptions=True)
 
     # -- ports --------------------------------------------------------------------
 
