@@ -232,8 +232,9 @@ def test_remove_is_idempotent(host_ns: Namespace) -> None:
 
 def test_remove_frees_the_name_at_once_and_the_kernel_deletes_the_bridge_after(
         host_ns: Namespace) -> None:
-    """remove() returns once the bridge is down and renamed; the kernel's teardown runs in
-    a thread; ensure() of the same network right after waits for it and rebuilds."""
+    """remove() returns once the bridge is down, without addresses and renamed; the
+    kernel's teardown runs in a thread; ensure() of the same network right after builds
+    a new bridge beside the one being deleted."""
     ensure1, remove1, deleting, seen, ensure2, remove2, seen2 = backend(
         host_ns, "ensure", "remove", "deleting", "kernel-links", "ensure", "remove",
         "kernel-links")
@@ -254,7 +255,7 @@ def test_remove_frees_the_name_at_once_and_the_kernel_deletes_the_bridge_after(
 
 def test_removed_bridges_addresses_are_gone_before_the_next_check(host_ns: Namespace) -> None:
     """Another network with the same subnets on another bridge may start right after a
-    destroy: check_conflicts waits for the old bridge, and its addresses, to be gone."""
+    destroy: the bridge being deleted has no addresses left to conflict with."""
     results = backend(host_ns, "ensure", "remove", "check-other", "ensure-other",
                       "remove-other")
     for result in results:
@@ -432,8 +433,10 @@ async def main():
     took = time.monotonic() - started
     states = await asyncio.gather(*(backend.inspect(d.bridge.name) for d in defs))
     await asyncio.gather(*(backend.remove(d.bridge.name) for d in defs))
-    left = await backend.interface_names()
-    await backend.close()
+    await backend.close()  # waits for the kernel to finish deleting them
+    fresh = NetlinkBridge()
+    left = await fresh.interface_names()
+    await fresh.close()
     print(json.dumps({"indexes": indexes, "took": took, "left": sorted(left),
                       "addresses": [list(s.addresses) for s in states]}))
 

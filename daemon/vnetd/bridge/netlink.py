@@ -236,13 +236,11 @@ class NetlinkBridge:
         return str(msg.get("ifname")) if msg is not None else f"#{index}"
 
     async def interface_names(self) -> set[str]:
-        await self._settle()
         return {str(msg.get("ifname")) for msg in await self._req("link", "dump")}
 
     async def inspect(self, bridge_name: str) -> BridgeState | None:
         """The bridge as the kernel has it; None when the name is free or is not a bridge
         (then it is not vnetd's bridge, whatever it is)."""
-        await self._settle()
         msg = await self._link(bridge_name)
         if msg is None or msg.get(("linkinfo", "kind")) != "bridge":
             return None
@@ -255,7 +253,6 @@ class NetlinkBridge:
     # -- conflicts ----------------------------------------------------------------
 
     async def check_conflicts(self, definition: NetworkDefinition) -> None:
-        await self._settle()
         name = validate_bridge_name(definition.bridge_name)
         own_index = None
         msg = await self._link(name)
@@ -271,7 +268,6 @@ class NetlinkBridge:
     # -- building -----------------------------------------------------------------
 
     async def ensure(self, definition: NetworkDefinition) -> int:
-        await self._settle()
         name = validate_bridge_name(definition.bridge_name)
         wanted = wanted_addresses(definition)  # may raise InvalidArgument: before touching
         msg = await self._link(name)
@@ -416,9 +412,9 @@ class NetlinkBridge:
     # -- removing -----------------------------------------------------------------
 
     async def remove(self, bridge_name: str) -> None:
-        """Take the bridge down and free its name now; the kernel's teardown (tens of
-        milliseconds, see ``linkdel``) finishes in a worker thread. Every later call of
-        this backend that reads or builds links waits for it first, and so does close()."""
+        """Make the bridge inert now (down, no addresses, name free) and let a worker
+        thread do the kernel's teardown (tens of milliseconds, see ``linkdel``); close()
+        waits for it. Nothing of it can conflict with a network started meanwhile."""
         msg = await self._link(bridge_name)
         if msg is None:
             return
@@ -431,9 +427,13 @@ class NetlinkBridge:
         self._managed.pop(index, None)
         self._stp.forget(index)
         try:
-            # Down: no traffic, no routes through it. Renamed: `ip link`, a new bridge
-            # of this name, other daemons all see the name free when Destroy returns.
+            # Down: no traffic, no routes through it. No addresses and renamed: the
+            # subnets and the name are free for the next network, `ip link` or anyone
+            # else when Destroy returns.
             await self._req("link", "set", index=index, state="down")
+            for fact in await self._addresses(index):
+                await self._req("addr", "del", index=index, address=str(fact.interface.ip),
+                                prefixlen=fact.interface.network.prefixlen)
             await self._req("link", "set", index=index, ifname=f"vdel-{index:x}")
         except NetlinkError as exc:
             if exc.code == errno.ENODEV:
@@ -455,7 +455,7 @@ class NetlinkBridge:
                          f"(errno {exc.errno})") from exc
 
     async def _settle(self) -> None:
-        """Wait until the bridges being deleted are gone (their addresses too)."""
+        """Wait until the bridges being deleted are gone."""
         while self._deleting:
             await asyncio.gather(*self._deleting.values(), return_exceptions=True)
 
