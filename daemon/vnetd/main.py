@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# First: asyncio must not load OpenSSL (see no_openssl.py).
+from . import no_openssl  # noqa: F401
+
+# isort: split
 import argparse
 import asyncio
 import logging

@@ -9,8 +9,6 @@ later ``<ip .../>`` form.
 
 from __future__ import annotations
 
-from xml.sax.saxutils import escape
-
 from vnetd.model import (
     VIRTUAL_MODES,
     Bandwidth,
@@ -24,13 +22,14 @@ from vnetd.model import (
     NetworkDefinition,
     Route,
 )
+from vnetd.netxml.escape import escape_text, quote_single
 from vnetd.netxml.raw import indent_metadata, indent_raw
 
 DNSMASQ_NS = "http://libvirt.org/schemas/network/dnsmasq/1.0"
 
 
 def _q(value: str) -> str:
-    return "'" + escape(value, {"'": "&apos;"}) + "'"
+    return quote_single(value)
 
 
 def _attr(name: str, value: object) -> str:
@@ -42,7 +41,7 @@ def _attr(name: str, value: object) -> str:
 
 
 def _text(value: str) -> str:
-    return escape(value)
+    return escape_text(value)
 
 
 class _Out:

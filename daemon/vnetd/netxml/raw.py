@@ -11,19 +11,19 @@ in lxml's serialization, re-indented when written.
 from __future__ import annotations
 
 import copy as _copy
-from xml.sax.saxutils import escape
 
 from lxml import etree
 
 from vnetd.model import RawElement
 from vnetd.netxml._read import fail, tag
+from vnetd.netxml.escape import quote_single_strict
 
 # libvirt's order for the children it formats itself.
 _PORTGROUP_ORDER = {"vlan": 0, "virtualport": 1, "bandwidth": 2}
 
 
 def _quote(value: str) -> str:
-    return "'" + escape(value, {"'": "&apos;", '"': "&quot;"}) + "'"
+    return quote_single_strict(value)
 
 
 def _str(value: str | bytes) -> str:
