@@ -160,13 +160,16 @@ def reap(pid: int) -> int | None:
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    """Replace ``path`` so that a reader (dnsmasq on SIGHUP) never sees a partial file.
+    No fsync: dnsmasq's files are rebuilt from the definition at every start and reload,
+    and after a power loss nothing runs that could read a stale one (three fsyncs were
+    ~2 ms of every network start here: 0.7 ms each on the reference disk)."""
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
         f.flush()
         os.fchmod(fd, mode)
-        os.fsync(fd)
     os.replace(tmp, path)
 
 
