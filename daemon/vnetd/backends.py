@@ -27,6 +27,14 @@ class BridgeState:
     mtu: int | None = None
 
 
+@dataclass(frozen=True)
+class BridgeSurvey:
+    """``BridgeBackend.adopt_many``'s answer."""
+
+    intact: dict[str, int]  # network name -> ifindex of its bridge, taken over as it was
+    interfaces: frozenset[str]  # every interface name in the namespace at that moment
+
+
 class BridgeBackend(Protocol):
     async def check_conflicts(self, definition: NetworkDefinition) -> None:
         """Raise ``Conflict`` before anything is touched when the bridge name is taken by an
@@ -45,6 +53,11 @@ class BridgeBackend(Protocol):
 
     async def interface_names(self) -> set[str]:
         """Names of every interface in the namespace (for virbrN allocation)."""
+
+    async def adopt_many(self, definitions: Sequence[NetworkDefinition]) -> BridgeSurvey:
+        """Daemon start: take over, as ``ensure`` would, every bridge of these networks
+        that is exactly as ``ensure`` leaves it, reading the kernel once for all; those
+        left out of ``intact`` need ``ensure``."""
 
     async def close(self) -> None: ...
 
@@ -65,6 +78,11 @@ class FirewallBackend(Protocol):
 
     def installed_networks(self) -> set[str]:
         """Names of networks that have rules in vnetd's table (for leftover cleanup)."""
+
+    def verify_installed(self, definitions: Sequence[NetworkDefinition]
+                         ) -> tuple[dict[str, bool], set[str]]:
+        """``verify_many`` and ``installed_networks`` from one reading of the kernel's
+        state (daemon start); safe to call from a worker thread."""
 
     def foreign_blockers(self, bridges: Sequence[str]) -> dict[str, list[str]]:
         """Per bridge: rules outside vnetd's control that drop its guests' traffic, each

@@ -2,24 +2,102 @@
 
 from __future__ import annotations
 
-from .bridge.netlink import NetlinkBridge
+import asyncio
+import importlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .backends import BridgeBackend, BridgeState, BridgeSurvey
+from .bridge.survey import Intact, survey
 from .dnsmasq.supervisor import DnsmasqSupervisor
 from .drift import DriftRepair
 from .firewall.nft import NftFirewall
 from .firewall.watch import affected_networks
 from .firewall.watch import watch as nft_watch
 from .manager import Manager
+from .model import NetworkDefinition
 from .netxml import format_network, parse_network
 from .paths import Paths
 from .runner import NetworkRunner
 from .store import Store
 
+if TYPE_CHECKING:
+    from .bridge.netlink import NetlinkBridge
 
-def build_manager(paths: Paths) -> tuple[Manager, DriftRepair]:
+
+class LazyBridge:
+    """``NetlinkBridge``, imported on first use and in a worker thread.
+
+    pyroute2 costs ~100 ms to import. A daemon with no running network answers on the
+    bus without it, and the drift watch that needs it next starts once the bus name is
+    taken: imported in a thread then, it no longer holds up the first calls (the event
+    loop keeps answering between the import's GIL slices)."""
+
+    def __init__(self) -> None:
+        self._backend: NetlinkBridge | None = None
+        self._loading: asyncio.Future[NetlinkBridge] | None = None
+        self._handover: list[Intact] = []  # adopted before the backend was loaded
+
+    async def _get(self) -> NetlinkBridge:
+        if self._backend is not None:
+            return self._backend
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(self._load())
+        return await asyncio.shield(self._loading)
+
+    async def _load(self) -> NetlinkBridge:
+        module: Any = await asyncio.to_thread(importlib.import_module, "vnetd.bridge.netlink")
+        backend: NetlinkBridge = module.NetlinkBridge()
+        backend.take_over(self._handover)
+        self._handover.clear()
+        self._backend = backend
+        return backend
+
+    async def check_conflicts(self, definition: NetworkDefinition) -> None:
+        await (await self._get()).check_conflicts(definition)
+
+    async def ensure(self, definition: NetworkDefinition) -> int:
+        return await (await self._get()).ensure(definition)
+
+    async def remove(self, bridge_name: str) -> None:
+        await (await self._get()).remove(bridge_name)
+
+    async def inspect(self, bridge_name: str) -> BridgeState | None:
+        return await (await self._get()).inspect(bridge_name)
+
+    async def interface_names(self) -> set[str]:
+        return await (await self._get()).interface_names()
+
+    async def adopt_many(self, definitions: Sequence[NetworkDefinition]) -> BridgeSurvey:
+        if self._backend is not None:
+            return await self._backend.adopt_many(definitions)
+        # Without pyroute2: the backend, once loaded (the daemon's event watch loads it
+        # right after taking the bus name), watches these bridges as ensure() would.
+        found = survey(definitions)
+        self._handover.extend(found.intact.values())
+        return BridgeSurvey({name: item.index for name, item in found.intact.items()},
+                            found.interfaces)
+
+    async def watch(self, callback: Any) -> None:
+        await (await self._get()).watch(callback)
+
+    async def close(self) -> None:
+        if self._backend is not None:
+            await self._backend.close()
+
+
+def build_manager(paths: Paths, firewall: NftFirewall | None = None
+                  ) -> tuple[Manager, DriftRepair]:
     store = Store(paths, parse_network, format_network)
-    bridge = NetlinkBridge()
-    runner = NetworkRunner(bridge, NftFirewall(), DnsmasqSupervisor(paths))
+    bridge = LazyBridge()
+    runner = NetworkRunner(bridge, firewall or NftFirewall(), DnsmasqSupervisor(paths))
     manager = Manager(store, runner)
     drift = DriftRepair(manager, firewall_watch=nft_watch, affected_networks=affected_networks,
                         bridge_watch=bridge.watch)
     return manager, drift
+
+
+if TYPE_CHECKING:
+
+    def _implements_protocol(backend: LazyBridge) -> BridgeBackend:
+        return backend

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from . import __version__
@@ -75,29 +76,54 @@ def notify(state: str) -> None:
     daemon.notify(state)
 
 
+class _Laps:
+    """Milliseconds per start-up phase, for the ready line (restart time is a goal)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self._last = time.monotonic()
+
+    def __call__(self, name: str) -> None:
+        now = time.monotonic()
+        self.parts.append(f"{name} {(now - self._last) * 1000:.0f}")
+        self._last = now
+
+
 async def run(args: argparse.Namespace) -> int:
+    laps = _Laps()
+    from .firewall.nft import NftFirewall
+
+    # First: the nftables listing adoption needs runs in a thread meanwhile (read_ahead).
+    firewall = NftFirewall()
+    firewall.read_ahead()
     from .bus.service import BusService
     from .daemon import build_manager
 
     paths = Paths(config_dir=args.config_dir, run_dir=args.run_dir, state_dir=args.state_dir)
-    manager, drift = build_manager(paths)
+    manager, drift = build_manager(paths, firewall)
     service = BusService(manager, os.environ.get("DBUS_SYSTEM_BUS_ADDRESS"))
+    laps("imports")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await service.connect()
+    laps("connect")
     await manager.startup(autostart=not args.no_autostart,
                           default_network=not args.no_default_network)
+    laps("startup")
     await service.publish()
+    laps("publish")
     drift.start()
     active = sum(1 for o in manager.networks.values() if o.active)
     notify(f"READY=1\nSTATUS={active} networks active")
-    log.info("vnetd %s ready: %d networks, %d active", __version__, len(manager.networks), active)
+    log.info("vnetd %s ready: %d networks, %d active (ms: %s)", __version__,
+             len(manager.networks), active, ", ".join(laps.parts))
     disconnected = asyncio.ensure_future(service.wait_disconnected())
     stopping = asyncio.ensure_future(stop.wait())
     await asyncio.wait({disconnected, stopping}, return_when=asyncio.FIRST_COMPLETED)
     notify("STOPPING=1")
+    laps = _Laps()
     if disconnected.done():
         log.error("lost the connection to the bus; exiting (networks keep running)")
         stopping.cancel()
@@ -107,8 +133,12 @@ async def run(args: argparse.Namespace) -> int:
     log.info("stopping; running networks keep running")
     disconnected.cancel()
     await drift.stop()
+    laps("drift")
     await manager.shutdown()
+    laps("manager")
     service.disconnect()
+    laps("bus")
+    log.debug("stopped (ms: %s)", ", ".join(laps.parts))
     return 0
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
@@ -488,20 +489,52 @@ class Manager:
     # -- daemon start -----------------------------------------------------------------
 
     async def startup(self, *, autostart: bool = True, default_network: bool = True) -> None:
-        """Load state, adopt what runs, clear leftovers, autostart."""
+        """Load state, adopt what runs, clear leftovers, autostart.
+
+        The kernel is read once for all networks: one nftables listing (in a worker
+        thread, while the files are read and the bridges dumped) and one link and address
+        dump; then the networks are adopted concurrently. With 100 running networks, one
+        network after the other with per-network reads took 1.5 s."""
+        clock = [time.monotonic()]
+        laps: list[str] = []
+
+        def lap(name: str) -> None:
+            now = time.monotonic()
+            laps.append(f"{name} {(now - clock[0]) * 1000:.0f}")
+            clock[0] = now
+
         self.store.prepare()
         self.lease_watcher.start()
-        stored = self.store.load_definitions()
         statuses = self.store.load_statuses()
-        for item in stored:
-            obj = NetworkObject(definition=item.definition, persistent=True,
-                                autostart=item.autostart)
-            self.networks[obj.name] = obj
         running = [st.definition for st in statuses.values() if st.phase == "running"]
-        intact = self.runner.firewall.verify_many(running) if running else {}
-        for name, status in statuses.items():
-            await self._adopt(name, status, intact.get(name))
-        await self._clear_leftovers()
+        firewall = asyncio.ensure_future(
+            asyncio.to_thread(self.runner.firewall.verify_installed, running))
+        lap("statuses")
+        try:
+            stored = self.store.load_definitions()
+            for item in stored:
+                obj = NetworkObject(definition=item.definition, persistent=True,
+                                    autostart=item.autostart)
+                self.networks[obj.name] = obj
+            lap("definitions")
+            survey = await self.runner.bridge.adopt_many(running) if running else None
+            lap("bridges")
+        finally:
+            intact, installed = await firewall
+            lap("firewall wait")
+        outcomes = await asyncio.gather(*(
+            self._adopt(name, status, intact.get(name),
+                        survey.intact.get(name) if survey else None)
+            for name, status in statuses.items()))
+        lap("adopt")
+        interfaces = survey.interfaces if survey else None
+        if not all(outcomes):
+            # Something was stopped: what was read before may list it.
+            installed = self.runner.firewall.installed_networks()
+            interfaces = None
+        await self._clear_leftovers(installed, interfaces)
+        lap("leftovers")
+        log.debug("start-up (ms): %s", ", ".join(laps))
         # Like libvirt's package, only a fresh install gets "default": once the admin has
         # removed it, it stays removed.
         marker = self.store.paths.config_dir / ".initialized"
@@ -514,7 +547,10 @@ class Manager:
             await self.autostart_all()
 
     async def _adopt(self, name: str, status: RuntimeStatus,
-                     firewall_intact: bool | None = None) -> None:
+                     firewall_intact: bool | None = None,
+                     bridge_ifindex: int | None = None) -> bool:
+        """Adopt one network; False when it had to be stopped instead (an interrupted
+        start or stop, or adoption failed)."""
         obj = self.networks.get(name)
         if status.phase != "running":
             log.warning("network %s: completing interrupted %s", name,
@@ -524,7 +560,7 @@ class Manager:
             except Failed as exc:
                 log.error("network %s: cleanup failed: %s", name, exc.message)
             self.store.delete_status(name)
-            return
+            return False
         if obj is None:
             obj = NetworkObject(definition=status.definition, persistent=False)
             self.networks[name] = obj
@@ -533,7 +569,8 @@ class Manager:
             obj.definition = status.definition
         facts = RuntimeFacts(status.bridge_ifindex, status.dnsmasq_pid, status.started_at)
         try:
-            obj.facts = await self.runner.adopt(status.definition, facts, firewall_intact)
+            obj.facts = await self.runner.adopt(status.definition, facts, firewall_intact,
+                                                bridge_ifindex)
         except Exception as exc:
             message = exc.message if isinstance(exc, Failed | InvalidArgument) else str(exc)
             log.error("network %s: cannot adopt, stopping it: %s", name, message)
@@ -546,7 +583,7 @@ class Manager:
                 obj.definition, obj.pending = obj.pending, None
             if not obj.persistent:
                 del self.networks[name]
-            return
+            return False
         obj.active = True
         # Persistent only with a definition on disk: a crash between an undefine's delete
         # and its status update leaves ``status.persistent`` stale.
@@ -555,19 +592,23 @@ class Manager:
                 status.bridge_ifindex, status.dnsmasq_pid, status.persistent):
             self._save_status(obj, "running")  # an fsync each: only when something changed
         self.lease_watcher.track(name)
+        return True
 
-    async def _clear_leftovers(self) -> None:
+    async def _clear_leftovers(self, installed: set[str],
+                               interfaces: frozenset[str] | None) -> None:
+        """Remove what inactive or unknown networks left in the kernel; ``installed`` and
+        ``interfaces`` are what the kernel had (None: read the interfaces now)."""
         active = {n for n, o in self.networks.items() if o.active}
-        for name in sorted(self.runner.firewall.installed_networks() - active):
+        for name in sorted(installed - active):
             log.warning("removing leftover firewall rules of network %s", name)
             self.runner.firewall.remove(name)
-        interfaces = await self.runner.bridge.interface_names()
-        for obj in self.networks.values():
-            if obj.active:
-                continue
+        inactive = [o for o in self.networks.values() if not o.active]
+        if interfaces is None and any(o.definition.bridge_name for o in inactive):
+            interfaces = frozenset(await self.runner.bridge.interface_names())
+        for obj in inactive:
             bridge = obj.definition.bridge_name
             pidfile = self.store.paths.dnsmasq_file(obj.name, "pid")
-            if (bridge and bridge in interfaces) or pidfile.exists():
+            if (bridge and interfaces and bridge in interfaces) or pidfile.exists():
                 log.warning("removing leftovers of inactive network %s", obj.name)
                 try:
                     await self.runner.stop(obj.definition)

@@ -138,19 +138,24 @@ class NetworkRunner:
             raise Failed(f"stopping network {definition.name!r}: " + "; ".join(errors))
 
     async def adopt(self, definition: NetworkDefinition, facts: RuntimeFacts,
-                    firewall_intact: bool | None = None) -> RuntimeFacts:
+                    firewall_intact: bool | None = None,
+                    bridge_ifindex: int | None = None) -> RuntimeFacts:
         """Take over a network that kept running while the daemon was away.
 
         ``firewall_intact`` is the caller's ``verify_many`` answer when it checked many
-        networks at once; None makes this call check."""
+        networks at once; None makes this call check. ``bridge_ifindex`` is given when
+        the caller's ``bridge.adopt_many`` already took the bridge over intact."""
         repaired: list[str] = []
-        bridge_name = definition.bridge_name or ""
-        state = await self.bridge.inspect(bridge_name)
-        expected = {str(ip.interface) for ip in definition.ips}
-        if state is None or not state.up or not expected <= set(state.addresses):
-            repaired.append("bridge")
-        # ensure() on an intact bridge changes nothing; it also lets the backend watch it.
-        ifindex = await self.bridge.ensure(definition)
+        if bridge_ifindex is not None:
+            ifindex = bridge_ifindex
+        else:
+            bridge_name = definition.bridge_name or ""
+            state = await self.bridge.inspect(bridge_name)
+            expected = {str(ip.interface) for ip in definition.ips}
+            if state is None or not state.up or not expected <= set(state.addresses):
+                repaired.append("bridge")
+            # ensure() on an intact bridge changes nothing; it also lets the backend watch it.
+            ifindex = await self.bridge.ensure(definition)
         if firewall_intact is None:
             firewall_intact = self.firewall.verify(definition)
         if not firewall_intact:

@@ -54,17 +54,16 @@ from pyroute2.netlink.rtnl import (
     RTM_DELADDR,
     RTM_DELLINK,
     RTM_GETADDR,
-    RTM_GETROUTE,
     RTMGRP_IPV4_IFADDR,
     RTMGRP_IPV6_IFADDR,
     RTMGRP_LINK,
 )
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, ifaddrmsg
-from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from ..backends import BridgeBackend, BridgeState
 from ..errors import Conflict, Failed
 from ..model import IPInterface, NetworkDefinition
+from . import routedump
 from .conflicts import (
     MAIN_TABLE,
     AddressFact,
@@ -73,7 +72,6 @@ from .conflicts import (
     check_existing_link,
     find_route_collision,
     is_link_local,
-    parse_network,
     route_metric,
     validate_bridge_name,
     wanted_addresses,
@@ -198,26 +196,12 @@ class NetlinkBridge:
 
     async def _routes(self, oif: int | None = None) -> list[RouteFact]:
         """Routes of the main table, both families; only those via ``oif`` if given."""
-        out = []
-        for family in (socket.AF_INET, socket.AF_INET6):
-            request = rtmsg()
-            request["family"] = family
-            request["table"] = MAIN_TABLE
-            if oif is not None:
-                request["attrs"] = [("RTA_OIF", oif)]
-            for msg in await self._filtered_dump(request, RTM_GETROUTE):
-                # One pass over the attributes: each msg.get() would search them again.
-                attrs = {nla[0]: nla[1] for nla in msg["attrs"]}
-                via = attrs.get("RTA_OIF")
-                oifs = (via,) if via else tuple(
-                    nh["oif"] for nh in (attrs.get("RTA_MULTIPATH") or []) if nh.get("oif"))
-                out.append(RouteFact(
-                    network=parse_network(attrs.get("RTA_DST"), msg["dst_len"],
-                                          family == socket.AF_INET6),
-                    oifs=oifs, gateway=attrs.get("RTA_GATEWAY"),
-                    metric=attrs.get("RTA_PRIORITY") or 0,
-                    table=attrs.get("RTA_TABLE") or msg["table"], type=msg["type"]))
-        return out
+        try:
+            return await routedump.dump_routes((socket.AF_INET, socket.AF_INET6), MAIN_TABLE,
+                                               oif)
+        except OSError as exc:
+            raise Failed(f"reading the routing table failed: {exc.strerror or exc} "
+                         f"(errno {exc.errno})") from exc
 
     async def _link_by_index(self, index: int) -> Any | None:
         try:

@@ -36,13 +36,16 @@ turns STP on then.
 
 from __future__ import annotations
 
+# Before any pyroute2 import (see lean_import).
+from . import lean_import  # noqa: F401  # isort: skip
+
+# isort: split
 import asyncio
 import contextlib
 import errno
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pyroute2.netlink import NLA_F_NESTED
@@ -51,44 +54,25 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
 from ..errors import Failed
 from ..model import NetworkDefinition
+from .stp_rules import (
+    BR_STATE_DISABLED,
+    KERNEL_STP_OFF,
+    KERNEL_STP_ON,
+    USER_STP,
+    PortFact,
+    Wanted,
+    forward_delay_cs,
+    is_edge,
+    stp_requested,
+)
+
+__all__ = ["EdgeStp", "PortFact", "Wanted", "forward_delay_cs", "is_edge", "joined_non_edge",
+           "port_fact", "port_recheck_request", "port_state_request", "ports_request",
+           "stp_requested"]
 
 log = logging.getLogger(__name__)
 
-EDGE_KINDS = frozenset({"tun", "veth"})
-STP_MIN_DELAY_CS = 200  # BR_MIN_FORWARD_DELAY, enforced while STP runs
-STP_MAX_DELAY_CS = 3000
-BR_STATE_DISABLED = 0
-KERNEL_STP_OFF, KERNEL_STP_ON, USER_STP = 0, 1, 2
-
-
-# -- pure rules -------------------------------------------------------------------------
-
-def stp_requested(definition: NetworkDefinition) -> bool:
-    """``<bridge stp>`` defaults to on."""
-    return not (definition.bridge and definition.bridge.stp is False)
-
-
-def forward_delay_cs(definition: NetworkDefinition, kernel_stp: bool) -> int:
-    """The forward delay the kernel will hold, in centiseconds: while STP runs it clamps
-    the delay to 2..30 s (``br_stp_start``), so "delay 0" reads back as 200."""
-    delay = definition.bridge.delay if definition.bridge and definition.bridge.delay else 0
-    cs = delay * 100
-    if kernel_stp:
-        cs = min(max(cs, STP_MIN_DELAY_CS), STP_MAX_DELAY_CS)
-    return cs
-
-
-def is_edge(kind: str | None) -> bool:
-    """A guest's NIC: a tap or a veth. Anything else may lead to another segment."""
-    return kind in EDGE_KINDS
-
-
-@dataclass(frozen=True)
-class PortFact:
-    index: int
-    name: str
-    kind: str | None
-    state: int | None  # IFLA_BRPORT_STATE
+# -- rules on pyroute2 messages (the pure ones are in stp_rules) ------------------------
 
 
 def port_fact(msg: Any) -> PortFact:
@@ -158,15 +142,6 @@ class Rtnl(Protocol):
     async def _send(self, what: str, msg: Any, msg_type: int) -> None: ...
 
     async def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any: ...
-
-
-@dataclass(frozen=True)
-class Wanted:
-    """A bridge whose definition asks for STP."""
-
-    name: str
-    delay_on: int  # centiseconds, clamped
-    delay_off: int
 
 
 class EdgeStp:
