@@ -35,6 +35,10 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+# Before any pyroute2 import (see lean_import).
+from . import lean_import  # noqa: F401  # isort: skip
+
+# isort: split
 import asyncio
 import contextlib
 import errno
@@ -42,7 +46,7 @@ import ipaddress
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,10 +64,10 @@ from pyroute2.netlink.rtnl import (
 )
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, ifaddrmsg
 
-from ..backends import BridgeBackend, BridgeState
+from ..backends import BridgeBackend, BridgeState, BridgeSurvey
 from ..errors import Conflict, Failed
 from ..model import IPInterface, NetworkDefinition
-from . import routedump
+from . import routedump, rtdump, survey
 from .conflicts import (
     MAIN_TABLE,
     AddressFact,
@@ -77,7 +81,7 @@ from .conflicts import (
     wanted_addresses,
 )
 from .linkdel import delete_link
-from .stp import EdgeStp, forward_delay_cs
+from .stp import EdgeStp, forward_delay_cs, is_edge
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +287,25 @@ class NetlinkBridge:
         self._stp.guard(lambda: self._listen(None, None))
         return index
 
+    async def adopt_many(self, definitions: Sequence[NetworkDefinition]) -> BridgeSurvey:
+        """Daemon start: judge every running network's bridge from one reading of the
+        kernel (``vnetd.bridge.survey``) and take over the intact ones; the others are
+        left out of the answer, for ``ensure`` to repair or refuse."""
+        found = survey.survey(definitions, self._sysctl_root)
+        self.take_over(found.intact.values())
+        return BridgeSurvey({name: item.index for name, item in found.intact.items()},
+                            found.interfaces)
+
+    def take_over(self, bridges: Iterable[survey.Intact]) -> None:
+        """Watch bridges that ``survey`` found intact, as ``ensure`` would have."""
+        for item in bridges:
+            if item.stp_pending is not None:
+                self._stp.pending[item.index] = item.stp_pending
+            else:
+                self._stp.forget(item.index)
+            self._managed[item.index] = item.name
+        self._stp.guard(lambda: self._listen(None, None))
+
     async def _delete_quietly(self, name: str, index: int) -> None:
         try:
             await self._req("link", "del", index=index)
@@ -341,9 +364,7 @@ class NetlinkBridge:
         conf = self._sysctl_root / "net" / "ipv6" / "conf" / name
         if not conf.is_dir():
             return  # IPv6 is off in this kernel or namespace: nothing to tune
-        wanted = {"disable_ipv6": "0" if has_ipv6 else "1", "accept_ra": "0", "autoconf": "0",
-                  "accept_dad": "0"}
-        for key, value in wanted.items():
+        for key, value in survey.ipv6_sysctls(has_ipv6).items():
             path = conf / key
             try:
                 if path.read_text().strip() != value:
@@ -475,7 +496,7 @@ class NetlinkBridge:
                 counted = True
                 self._stp.watch_started()  # the private guard, if any, can go
             # Ports that joined before this socket listened.
-            for index in list(self._stp.pending):
+            for index in self._joined_before():
                 self._stp.schedule(index)
             if ready is not None:
                 result = ready()
@@ -495,6 +516,23 @@ class NetlinkBridge:
                 self._stp.watch_ended()
             with contextlib.suppress(Exception):
                 events.close()
+
+    def _joined_before(self) -> list[int]:
+        """The bridges waiting for a non-edge port that may have one already (or are
+        gone), from one dump: a recheck each is two requests, and after a daemon start
+        with 100 networks the rechecks of every bridge kept the loop busy ~300 ms."""
+        pending = list(self._stp.pending)
+        if not pending:
+            return []
+        try:
+            links = rtdump.links()
+        except OSError as exc:
+            log.warning("cannot list interfaces, rechecking every bridge: %s", exc)
+            return pending
+        kinds = {link.index: link.kind for link in links}
+        non_edge = {link.master for link in links if link.master and not is_edge(link.kind)}
+        return [index for index in pending
+                if kinds.get(index) != "bridge" or index in non_edge]
 
     def _event(self, msg: Any) -> BridgeEvent | None:
         kind = msg["header"]["type"]
