@@ -59,6 +59,18 @@ class ListFlags(enum.IntFlag):
     NO_AUTOSTART = 32
 
 
+# (flag for "yes", flag for "no", NetworkObject attribute), as plain ints.
+_LIST_FILTERS = (
+    (int(ListFlags.ACTIVE), int(ListFlags.INACTIVE), "active"),
+    (int(ListFlags.PERSISTENT), int(ListFlags.TRANSIENT), "persistent"),
+    (int(ListFlags.AUTOSTART), int(ListFlags.NO_AUTOSTART), "autostart"),
+)
+
+
+def _by_name(obj: NetworkObject) -> str:
+    return obj.definition.name
+
+
 DEFAULT_NETWORK_XML = """<network>
   <name>default</name>
   <forward mode='nat'/>
@@ -83,6 +95,9 @@ class NetworkObject:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     removed: bool = False  # set once the object is gone, for callers holding a reference
     problems: tuple[str, ...] = ()  # what is wrong with a running network right now
+    # GetXMLDesc's last answer and the (immutable) definition it formats: valid while
+    # that definition is the one asked for, so any change invalidates it by identity.
+    formatted: tuple[NetworkDefinition, str] | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -176,26 +191,25 @@ class Manager:
         raise NotFound(f"no network with matching uuid '{uuid}'")
 
     def list_networks(self, flags: int = 0) -> list[NetworkObject]:
-        f = ListFlags(flags & 63)
-        result = []
-        for obj in sorted(self.networks.values(), key=lambda o: o.name):
-            if f & (ListFlags.ACTIVE | ListFlags.INACTIVE) and not (
-                    (f & ListFlags.ACTIVE and obj.active)
-                    or (f & ListFlags.INACTIVE and not obj.active)):
-                continue
-            if f & (ListFlags.PERSISTENT | ListFlags.TRANSIENT) and not (
-                    (f & ListFlags.PERSISTENT and obj.persistent)
-                    or (f & ListFlags.TRANSIENT and not obj.persistent)):
-                continue
-            if f & (ListFlags.AUTOSTART | ListFlags.NO_AUTOSTART) and not (
-                    (f & ListFlags.AUTOSTART and obj.autostart)
-                    or (f & ListFlags.NO_AUTOSTART and not obj.autostart)):
-                continue
-            result.append(obj)
-        return result
+        # Plain ints, not ListFlags: IntFlag's & and | build enum members, which made this
+        # loop 40% of a ListNetworks call with 100 networks (py-spy, 1 kHz).
+        tests = [(flags & yes, flags & no, attr) for yes, no, attr in _LIST_FILTERS
+                 if flags & (yes | no)]
+        ordered = sorted(self.networks.values(), key=_by_name)
+        if not tests:
+            return ordered
+        return [obj for obj in ordered
+                if all((yes and getattr(obj, attr)) or (no and not getattr(obj, attr))
+                       for yes, no, attr in tests)]
 
     def xml(self, obj: NetworkObject, inactive: bool = False) -> str:
-        return format_network(obj.next_definition if inactive else obj.definition)
+        definition = obj.next_definition if inactive else obj.definition
+        cached = obj.formatted
+        if cached is not None and cached[0] is definition:
+            return cached[1]
+        text = format_network(definition)
+        obj.formatted = (definition, text)
+        return text
 
     # -- definitions ------------------------------------------------------------------
 

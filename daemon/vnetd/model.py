@@ -40,14 +40,14 @@ class ForwardMode(enum.StrEnum):
 VIRTUAL_MODES = frozenset({ForwardMode.NAT, ForwardMode.ROUTE, ForwardMode.OPEN})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RawElement:
     """A canonical XML fragment kept verbatim (hardware-only or application data)."""
 
     xml: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Nat:
     ipv6: bool | None = None
     address_start: str | None = None
@@ -56,7 +56,7 @@ class Nat:
     port_end: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Forward:
     mode: ForwardMode | None = None  # None: attribute absent, which means nat
     dev: str | None = None
@@ -71,7 +71,7 @@ class Forward:
         return self.mode or ForwardMode.NAT
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Bridge:
     name: str | None = None
     stp: bool | None = None
@@ -80,32 +80,32 @@ class Bridge:
     zone: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Domain:
     name: str
     local_only: bool | None = None
     register: bool | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DnsForwarder:
     addr: str | None = None
     domain: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DnsTxt:
     name: str
     value: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DnsHost:
     ip: str
     hostnames: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DnsSrv:
     service: str
     protocol: str
@@ -116,7 +116,7 @@ class DnsSrv:
     weight: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Dns:
     enable: bool | None = None
     forward_plain_names: bool | None = None
@@ -133,7 +133,7 @@ class Dns:
 LeaseUnit = Literal["seconds", "minutes", "hours"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Lease:
     expiry: int
     unit: LeaseUnit | None = None  # None: attribute absent, libvirt's default is minutes
@@ -145,14 +145,14 @@ class Lease:
         return self.expiry * factor
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DhcpRange:
     start: str
     end: str
     lease: Lease | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DhcpHost:
     mac: str | None = None
     id: str | None = None
@@ -161,20 +161,20 @@ class DhcpHost:
     lease: Lease | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Bootp:
     file: str
     server: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Dhcp:
     ranges: tuple[DhcpRange, ...] = ()
     hosts: tuple[DhcpHost, ...] = ()
     bootp: Bootp | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IpConfig:
     address: str | None = None
     family: Family | None = None  # as written; ``version`` is what counts
@@ -214,7 +214,7 @@ class IpConfig:
         return self.interface.network
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Route:
     address: str
     gateway: str
@@ -242,7 +242,7 @@ class Route:
         return ipaddress.ip_network(f"{self.address}/{plen}", strict=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BandwidthRate:
     average: int | None = None
     peak: int | None = None
@@ -250,13 +250,13 @@ class BandwidthRate:
     floor: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Bandwidth:
     inbound: BandwidthRate | None = None
     outbound: BandwidthRate | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NetworkDefinition:
     name: str
     uuid: str | None = None

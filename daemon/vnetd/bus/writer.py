@@ -7,9 +7,15 @@ benchmark's 50 calls in flight with 100 networks) — so the bus connection was 
 and vnetd exited. This writer treats "would block" as "wait until writable", which is
 what the event loop's writer callback is for; every other error stays fatal.
 
+``schedule_write`` is dbus-fast's too, less one thing: after sending a message at once
+it also registered the socket with the event loop whenever the message had no future
+(every method reply does not), so each reply cost an extra loop pass and two
+``epoll_ctl`` calls to register and drop a writer with nothing to write. Here the
+writer is registered only when something is left to send.
+
 ``install()`` swaps the class in before the bus connects. The logic is dbus-fast's own,
-kept line for line apart from the added ``except``; remove this module once dbus-fast
-handles it (checked against 5.2.0).
+kept line for line apart from the added ``except`` and that condition; remove this
+module once dbus-fast handles both (checked against 5.2.0).
 """
 
 from __future__ import annotations
@@ -61,6 +67,17 @@ class PatientMessageWriter(_Base):  # type: ignore[misc]
             else:
                 aio_bus._future_set_exception(self.fut, e)
             self.bus._finalize(e)
+
+
+    def schedule_write(self, msg: Any = None, future: Any = None) -> None:
+        queue_is_empty = not self.messages
+        if msg is not None:
+            self.buffer_message(msg, future)
+        if self.bus.unique_name:
+            if queue_is_empty:
+                self.write_callback(remove_writer=False)
+            if self.buf is not None or self.messages:
+                self.loop.add_writer(self.fd, self.write_callback)
 
 
 def install() -> None:
