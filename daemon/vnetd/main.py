@@ -150,7 +150,14 @@ def main(argv: list[str] | None = None) -> None:
     except VnetdError as exc:
         log.error("%s", exc.message)
         code = 1
-    sys.exit(code)
+    # Without the interpreter's teardown of every module and object: with 100 running
+    # networks it was ~90 of the 120 ms from SIGTERM to exit. Nothing is lost: the
+    # daemon has let go of what it held (run), the kernel closes its descriptors, and
+    # the networks run on without it.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -129,3 +129,37 @@ def test_restart_takes_over_what_is_intact_and_repairs_only_what_broke(
     while _stp_state(host, "vkeep") != 1:
         assert time.monotonic() < deadline, "STP did not start on an adopted bridge"
         time.sleep(0.05)
+
+
+def test_stop_ends_the_monitor_and_leaves_networks_running(
+        vnetd_daemon: Daemon, topology: Topology) -> None:
+    """SIGTERM: the daemon exits at once (0), its log complete, its nft monitor child
+    gone; the network and its dnsmasq run on."""
+    host = topology.host
+    vnetd_daemon.start(*ARGS)
+    api = Api(vnetd_daemon)
+    api.net(api.define(network_xml("stay", 48, bridge="vstay")), "Start")
+    dnsmasq = _pid(vnetd_daemon, "stay")
+
+    def monitors() -> list[int]:
+        found = []
+        for pid in host.pids():
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"monitor" in argv and Path(argv[0].decode()).name == "nft":
+                found.append(pid)
+        return found
+
+    deadline = time.monotonic() + 10
+    while not monitors():  # the drift watch starts its child once the name is taken
+        assert time.monotonic() < deadline, "no nft monitor child"
+        time.sleep(0.05)
+    assert vnetd_daemon.stop() == 0
+    assert monitors() == []
+    # The log is complete up to its last line (the daemon skips Python's own teardown).
+    lines = _this_start(vnetd_daemon).rstrip().split("\n")
+    assert "stopping; running networks keep running" in lines[-2]
+    assert "stopped (ms: " in lines[-1]
+    assert Path(f"/proc/{dnsmasq}").exists() and _ifindex(host, "vstay") is not None

@@ -81,15 +81,12 @@ async def watch(on_burst: BurstCallback, *, quiet: float = 0.2, nft: str = "nft"
         if burst:
             _deliver(on_burst, burst)
     finally:
+        # SIGKILL at once: the monitor has nothing to save, and a daemon stopping must
+        # not wait for it (it only reads events, so no change can be cut in half).
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(proc.wait(), 3)
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
+                proc.kill()
+            await proc.wait()
 
 
 def _parse(line: bytes) -> Json | None:
