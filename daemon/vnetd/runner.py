@@ -70,6 +70,8 @@ class NetworkRunner:
                 built.append("dnsmasq")
                 dnsmasq = asyncio.ensure_future(self.dnsmasq.start(definition))
                 await asyncio.sleep(0)  # runs it up to its first wait: spawned
+                if dnsmasq.done():
+                    await dnsmasq  # refused at once (bad config, no binary): no firewall
             step = "firewall"
             checkpoint("start-firewall")
             self.firewall.apply(definition)

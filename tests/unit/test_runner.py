@@ -118,19 +118,21 @@ def test_start_builds_in_order() -> None:
     log = Log()
     facts = asyncio.run(_runner(log).start(DEF))
     assert (facts.bridge_ifindex, facts.dnsmasq_pid) == (7, 1234)
-    assert log.calls == ["bridge.check", "bridge.ensure", "firewall.apply", "dnsmasq.start"]
+    # dnsmasq is spawned before the nftables transaction and waited for after it.
+    assert log.calls == ["bridge.check", "bridge.ensure", "dnsmasq.start", "firewall.apply"]
 
 
 @pytest.mark.parametrize(("where", "error", "expected", "undone"), [
     # A failing step cleans up after itself (a bridge ensure removes a bridge it made,
     # an nftables transaction is atomic); the runner undoes the steps before it.
     ("bridge", Failed("kernel says no"), Failed, []),
-    ("firewall", Conflict("subnet in use"), Conflict, ["bridge.remove"]),
-    # A backend's own subclass with another constructor keeps its public error name.
+    # dnsmasq was started before the firewall: it is stopped too.
+    ("firewall", Conflict("subnet in use"), Conflict, ["dnsmasq.stop", "bridge.remove"]),
+    # A backend's own subclass with another constructor keeps its public error name. A
+    # dnsmasq refused at once fails the start before the firewall is applied.
     ("dnsmasq", DnsmasqStartError("port 53 in use", 2), Failed,
-     ["dnsmasq.stop", "firewall.remove", "bridge.remove"]),
-    ("dnsmasq", NotSupported("no"), InvalidArgument,
-     ["dnsmasq.stop", "firewall.remove", "bridge.remove"]),
+     ["dnsmasq.stop", "bridge.remove"]),
+    ("dnsmasq", NotSupported("no"), InvalidArgument, ["dnsmasq.stop", "bridge.remove"]),
 ])
 def test_failed_step_undoes_what_was_built(where: str, error: Exception,
                                            expected: type[VnetdError],
@@ -145,3 +147,48 @@ def test_failed_step_undoes_what_was_built(where: str, error: Exception,
     failed_call = {"bridge": "bridge.ensure", "firewall": "firewall.apply",
                    "dnsmasq": "dnsmasq.start"}[where]
     assert log.calls[log.calls.index(failed_call) + 1:] == undone
+
+
+class SlowDnsmasq(FakeDnsmasq):
+    """A dnsmasq that takes a while to answer, as a real one does (~10 ms)."""
+
+    async def start(self, definition: NetworkDefinition) -> int:
+        self.log.calls.append("dnsmasq.start")
+        try:
+            await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            self.log.calls.append("dnsmasq.cancelled")
+            raise
+        if self.fail:
+            raise self.fail
+        self.log.calls.append("dnsmasq.ready")
+        return 1234
+
+
+def test_dnsmasq_starts_while_the_firewall_is_applied() -> None:
+    log = Log()
+    runner = NetworkRunner(FakeBridge(log), FakeFirewall(log), SlowDnsmasq(log))
+    facts = asyncio.run(runner.start(DEF))
+    assert facts.dnsmasq_pid == 1234
+    assert log.calls == ["bridge.check", "bridge.ensure", "dnsmasq.start", "firewall.apply",
+                         "dnsmasq.ready"]
+
+
+def test_firewall_failure_ends_a_dnsmasq_still_starting() -> None:
+    log = Log()
+    runner = NetworkRunner(FakeBridge(log), FakeFirewall(log, Conflict("subnet in use")),
+                           SlowDnsmasq(log))
+    with pytest.raises(Conflict, match="failed at step firewall"):
+        asyncio.run(runner.start(DEF))
+    assert log.calls[log.calls.index("firewall.apply") + 1:] == [
+        "dnsmasq.cancelled", "dnsmasq.stop", "bridge.remove"]
+
+
+def test_dnsmasq_failing_after_the_firewall_undoes_everything() -> None:
+    log = Log()
+    runner = NetworkRunner(FakeBridge(log), FakeFirewall(log),
+                           SlowDnsmasq(log, DnsmasqStartError("port 53 in use", 2)))
+    with pytest.raises(Failed, match="failed at step dnsmasq"):
+        asyncio.run(runner.start(DEF))
+    assert log.calls[log.calls.index("firewall.apply") + 1:] == [
+        "firewall.remove", "dnsmasq.stop", "bridge.remove"]
