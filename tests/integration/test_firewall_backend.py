@@ -215,3 +215,47 @@ def test_guard_refuses_outside_a_test_namespace() -> None:
                           env={**os.environ, "VNETD_TEST_GUARD": "1"}, check=False)
     assert proc.returncode != 0
     assert "refusing to change nftables in the initial network namespace" in proc.stderr
+
+
+def test_apply_and_remove_reuse_the_skeleton_they_left(ns: Namespace) -> None:
+    """After the first transaction, apply and remove build on what the last one left:
+    no chain and map listings (two libnftables round trips that grow with every
+    network) on the way, and the kernel ends up as with fresh listings."""
+    out = fw(ns, """
+listings = []
+real = fw._skeleton
+def counted():
+    listings.append(1)
+    return real()
+fw._skeleton = counted
+fw.apply(CASES['nat'])
+fw.apply(OTHER)
+fw.apply(CASES['nat'])  # again: replaces its own rules
+fw.remove(OTHER.name)
+fw.apply(OTHER)
+fw.apply(CASES['route'])  # another definition of 'default': its stale parts go
+print(len(listings), fw.verify(OTHER), fw.verify(CASES['route']),
+      sorted(fw.installed_networks()))
+""")
+    count, other_ok, route_ok, names = out.strip().split(maxsplit=3)
+    assert count == "1"  # only the very first transaction read the kernel
+    assert other_ok == "True" and route_ok == "True"
+    assert names == "['default', 'lab net/ü']"
+
+
+def test_a_table_changed_behind_the_cache_is_read_again(ns: Namespace) -> None:
+    """Someone else changes the table between two transactions: the one built on the
+    cached skeleton is refused, then built again from a fresh listing."""
+    fw(ns, """
+fw.apply(CASES['nat'])
+fw.apply(OTHER)
+import subprocess
+# Behind vnetd's back: OTHER's chains and elements go with the whole table.
+subprocess.run(['nft', 'delete', 'table', 'inet', 'vnetd'], check=True)
+fw.remove(OTHER.name)            # cached: deletes what is no longer there -> re-read
+fw.apply(CASES['nat'])           # table gone: rebuilt
+assert fw.verify(CASES['nat']), fw.problems(CASES['nat'])
+subprocess.run(['nft', 'flush', 'map', 'inet', 'vnetd', 'to_bridge'], check=True)
+fw.remove(CASES['nat'].name)     # an element it would delete is gone -> re-read
+""")
+    assert "vnetd" not in table_text(ns)

@@ -11,9 +11,9 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ..errors import Conflict, Failed
 from ..model import NetworkDefinition
@@ -35,6 +35,7 @@ from .rules import (
 log = logging.getLogger(__name__)
 
 GUARD_ENV = "VNETD_TEST_GUARD"
+T = TypeVar("T")
 
 
 class NftContext(Protocol):
@@ -91,6 +92,12 @@ class NftFirewall:
         # A libnftables context is not thread-safe; the daemon may call from a worker.
         self._lock = threading.Lock()
         self._read_ahead: tuple[threading.Thread, list[Any]] | None = None
+        # The skeleton as this applier's last transaction left it. Listing chains and maps
+        # costs two libnftables round trips (~7 ms with 100 networks, growing with each),
+        # more than the transaction itself; vnetd is the table's only writer, and when
+        # someone else changed it a transaction built on the cache fails: then the
+        # skeleton is read from the kernel and the transaction built again.
+        self._cached: table_state.TableState | None = None
 
     @property
     def _nft(self) -> NftContext:
@@ -143,18 +150,8 @@ class NftFirewall:
             self._apply_locked(definition, rules)
 
     def _apply_locked(self, definition: NetworkDefinition, rules: NetworkRules) -> None:
-        current = self._skeleton()
-        elements, chains = table_state.owned(current, definition.name)
-        if not rules.chains:  # open mode: no rules; drop any left from another mode
-            if elements or chains:
-                self._run(remove_commands(elements, chains),
-                          f"firewall of network {definition.name!r}")
-        else:
-            wanted = {(e.map, table_state.element_key(e.key_json())) for e in rules.elements}
-            stale = [(m, k) for m, k in elements
-                     if (m, table_state.element_key(k)) not in wanted]
-            self._run(apply_commands(rules, stale, chains - rules.chain_names()),
-                      f"firewall of network {definition.name!r}")
+        chains = self._with_skeleton(lambda current: self._apply_to(current, definition.name,
+                                                                     rules))
         try:
             written = sysctl.enable_forwarding(definition, self._sysctl_root)
         except Failed:
@@ -164,22 +161,55 @@ class NftFirewall:
         if written:
             log.info("enabled %s for network %s", ", ".join(written), definition.name)
 
+    def _apply_to(self, current: table_state.TableState, name: str,
+                  rules: NetworkRules) -> set[str]:
+        """One transaction from ``current``; the chains the network had before."""
+        elements, chains = table_state.owned(current, name)
+        if not rules.chains:  # open mode: no rules; drop any left from another mode
+            if elements or chains:
+                self._run(remove_commands(elements, chains), f"firewall of network {name!r}")
+        else:
+            wanted = {(e.map, table_state.element_key(e.key_json())) for e in rules.elements}
+            stale = [(m, k) for m, k in elements
+                     if (m, table_state.element_key(k)) not in wanted]
+            self._run(apply_commands(rules, stale, chains - rules.chain_names()),
+                      f"firewall of network {name!r}")
+        self._cached = table_state.with_network(current, name, rules)
+        return chains
+
+    def _with_skeleton(self, transaction: Callable[[table_state.TableState], T]) -> T:
+        """Run ``transaction`` on the cached skeleton; if the kernel refuses it, read the
+        skeleton and run it once more (the error then is the kernel's answer)."""
+        cached, self._cached = self._cached, None
+        if cached is not None:
+            try:
+                return transaction(cached)
+            except (Failed, Conflict) as exc:
+                log.debug("transaction on the cached skeleton refused (%s); reading it", exc)
+        return transaction(self._skeleton())
+
     def remove(self, network_name: str) -> None:
         with self._lock:
             self._remove_locked(network_name)
 
     def _remove_locked(self, network_name: str) -> None:
-        current = self._skeleton()
+        self._with_skeleton(lambda current: self._remove_from(current, network_name))
+
+    def _remove_from(self, current: table_state.TableState, network_name: str) -> None:
         elements, chains = table_state.owned(current, network_name)
         if not elements and not chains:
+            self._cached = current
             return
         others = [c for c in current.chains if is_network_chain(c) and c not in chains]
         if others:
-            cmds = remove_commands(elements, chains)
+            self._run(remove_commands(elements, chains),
+                      f"removing firewall of network {network_name!r}")
+            self._cached = table_state.without_network(current, network_name)
         else:
             # The last network leaves no empty table behind, as if vnetd never ran.
-            cmds = [{"delete": {"table": {"family": FAMILY, "name": TABLE}}}]
-        self._run(cmds, f"removing firewall of network {network_name!r}")
+            self._run([{"delete": {"table": {"family": FAMILY, "name": TABLE}}}],
+                      f"removing firewall of network {network_name!r}")
+            self._cached = table_state.TableState(exists=False)
 
     def problems(self, definition: NetworkDefinition,
                  current: table_state.TableState | None = None) -> list[str]:

@@ -203,3 +203,31 @@ def network_problems(state: TableState, rules: NetworkRules) -> list[str]:
                         f"{sorted(map(str, want_elements - have_elements))}, unexpected "
                         f"{sorted(map(str, have_elements - want_elements))}")
     return problems
+
+
+def without_network(state: TableState, network_name: str) -> TableState:
+    """``state`` after a transaction removed this network's chains and map elements."""
+    ids = set(chain_ids(network_name).all())
+    return TableState(
+        exists=state.exists,
+        chains={name: chain for name, chain in state.chains.items() if name not in ids},
+        maps={name: MapState(m.name, m.key_type, m.interval, m.verdict,
+                             [(key, target) for key, target in m.elements
+                              if target not in ids])
+              for name, m in state.maps.items()})
+
+
+def with_network(state: TableState, network_name: str, rules: NetworkRules) -> TableState:
+    """``state`` after ``apply_commands(rules, ...)`` made the table hold exactly ``rules``
+    for this network (chains without their rules, as the skeleton listing has them)."""
+    after = without_network(state, network_name)
+    if not rules.chains:
+        return after
+    after.exists = True
+    for name, (key_type, interval) in MAPS.items():
+        after.maps.setdefault(name, MapState(name, key_type, interval, True))
+    for chain, _rules in rules.chains:
+        after.chains[chain] = ChainState(chain, None)
+    for element in rules.elements:
+        after.maps[element.map].elements.append((element.key_json(), element.chain))
+    return after
