@@ -519,18 +519,17 @@ class Manager:
 
         self.store.prepare()
         self.lease_watcher.start()
-        statuses = self.store.load_statuses()
+        stored = self.store.load_definitions()
+        statuses = self.store.load_statuses()  # after: it reuses the parsed definitions
+        lap("load")
         running = [st.definition for st in statuses.values() if st.phase == "running"]
         firewall = asyncio.ensure_future(
             asyncio.to_thread(self.runner.firewall.verify_installed, running))
-        lap("statuses")
         try:
-            stored = self.store.load_definitions()
             for item in stored:
                 obj = NetworkObject(definition=item.definition, persistent=True,
                                     autostart=item.autostart)
                 self.networks[obj.name] = obj
-            lap("definitions")
             survey = await self.runner.bridge.adopt_many(running) if running else None
             lap("bridges")
         finally:

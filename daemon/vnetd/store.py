@@ -102,6 +102,16 @@ class RuntimeStatus:
         return json.dumps(doc, indent=2) + "\n"
 
 
+def _header(name: str) -> str:
+    """The comment ``save_definition`` writes before a definition's XML."""
+    if "--" in name:
+        return ""  # a name with "--" cannot appear inside an XML comment
+    return ("<!--\nWARNING: THIS IS AN AUTO-GENERATED FILE. CHANGES TO IT ARE LIKELY TO BE\n"
+            "OVERWRITTEN AND LOST. Changes to this network should be made using:\n"
+            f"  vnetctl net-edit {name}\n"
+            "or other application using the vnetd API.\n-->\n\n")
+
+
 class Store:
     def __init__(self, paths: Paths,
                  parse: Callable[[str], NetworkDefinition],
@@ -109,6 +119,9 @@ class Store:
         self.paths = paths
         self._parse = parse
         self._format = format
+        # Definitions just loaded, by the XML they were saved as (load_statuses reuses
+        # them: a running network's status usually holds the very same XML).
+        self._loaded: dict[str, NetworkDefinition] = {}
 
     def prepare(self) -> None:
         """Create the directories with modes that keep definitions root-only writable."""
@@ -148,6 +161,7 @@ class Store:
         found: list[StoredNetwork] = []
         if not self.paths.networks_dir.is_dir():
             return found
+        self._loaded = {}
         for path in sorted(self.paths.networks_dir.glob("*.xml")):
             try:
                 text = path.read_text()
@@ -163,16 +177,14 @@ class Store:
                 continue
             autostart = self.autostart_path(definition.name).is_symlink()
             found.append(StoredNetwork(definition, autostart))
+            header = _header(definition.name)
+            if text.startswith(header):
+                self._loaded[text[len(header):]] = definition
         return found
 
     def save_definition(self, definition: NetworkDefinition) -> None:
-        header = ("<!--\nWARNING: THIS IS AN AUTO-GENERATED FILE. CHANGES TO IT ARE LIKELY TO BE\n"
-                  "OVERWRITTEN AND LOST. Changes to this network should be made using:\n"
-                  f"  vnetctl net-edit {definition.name}\n"
-                  "or other application using the vnetd API.\n-->\n\n")
-        if "--" in definition.name:
-            header = ""  # a name with "--" cannot appear inside an XML comment
-        atomic_write(self.definition_path(definition.name), header + self._format(definition))
+        atomic_write(self.definition_path(definition.name),
+                     _header(definition.name) + self._format(definition))
 
     def delete_definition(self, name: str) -> None:
         self.set_autostart(name, False)
@@ -206,14 +218,19 @@ class Store:
         _remove(self.status_path(name))
 
     def load_statuses(self) -> dict[str, RuntimeStatus]:
+        """Statuses of running networks. Right after ``load_definitions``, a status whose
+        XML is a stored definition's, byte for byte, shares its parsed definition
+        (parsing both took ~100 ms with 100 running networks at daemon start)."""
+        loaded, self._loaded = self._loaded, {}
         found: dict[str, RuntimeStatus] = {}
         if not self.paths.status_dir.is_dir():
             return found
         for path in sorted(self.paths.status_dir.glob("*.json")):
             try:
                 doc = json.loads(path.read_text())
+                text = doc["definition"]
                 status = RuntimeStatus(
-                    definition=self._parse(doc["definition"]),
+                    definition=loaded.get(text) or self._parse(text),
                     persistent=bool(doc["persistent"]),
                     bridge_ifindex=doc.get("bridge_ifindex"),
                     dnsmasq_pid=doc.get("dnsmasq_pid"),

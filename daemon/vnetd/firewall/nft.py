@@ -212,13 +212,15 @@ class NftFirewall:
             self._cached = table_state.TableState(exists=False)
 
     def problems(self, definition: NetworkDefinition,
-                 current: table_state.TableState | None = None) -> list[str]:
-        """Why ``verify`` fails, for logs; empty when all is in place."""
+                 current: table_state.TableState | None = None,
+                 index: table_state.Index | None = None) -> list[str]:
+        """Why ``verify`` fails, for logs; empty when all is in place. ``index`` is
+        ``table_state.index(current)`` when many networks are checked."""
         rules = build_network(definition)
         if current is None:
             with self._lock:
                 current = self.list_table()
-        found = table_state.network_problems(current, rules)
+        found = table_state.network_problems(current, rules, index)
         found.extend(f"sysctl {key.replace('/', '.')} is not 1"
                      for key in sysctl.forwarding_drift(definition, self._sysctl_root))
         return found
@@ -272,8 +274,9 @@ class NftFirewall:
     def _verify_against(self, definitions: Sequence[NetworkDefinition],
                         current: table_state.TableState) -> dict[str, bool]:
         result = {}
+        index = table_state.index(current)
         for definition in definitions:
-            found = self.problems(definition, current)
+            found = self.problems(definition, current, index)
             if found:
                 log.info("firewall of network %s drifted: %s", definition.name,
                          "; ".join(found))

@@ -178,13 +178,36 @@ def skeleton_problems(state: TableState) -> list[str]:
     return problems
 
 
-def network_problems(state: TableState, rules: NetworkRules) -> list[str]:
+@dataclass(frozen=True)
+class Index:
+    """What every network's check needs from a listing, worked out once per listing:
+    checking 100 networks redid it per network (each walked every map element)."""
+
+    skeleton: tuple[str, ...]  # skeleton_problems
+    elements: dict[str, list[tuple[str, Any]]]  # (map, listed key) by target chain
+
+
+def index(state: TableState) -> Index:
+    elements: dict[str, list[tuple[str, Any]]] = {}
+    for name, map_state in state.maps.items():
+        for key, target in map_state.elements:
+            if target is not None:
+                elements.setdefault(target, []).append((name, key))
+    return Index(tuple(skeleton_problems(state)), elements)
+
+
+def network_problems(state: TableState, rules: NetworkRules,
+                     found: Index | None = None) -> list[str]:
     """Differences between what the kernel holds for this network and ``rules``;
-    empty when they match (rule expressions and comments, not handles or counters)."""
+    empty when they match (rule expressions and comments, not handles or counters).
+    ``found`` is ``index(state)`` when many networks are checked against one listing."""
+    if found is None:
+        found = index(state)
     problems: list[str] = []
     if rules.chains:
-        problems.extend(skeleton_problems(state))
-    _, chains = owned(state, rules.name)
+        problems.extend(found.skeleton)
+    ids = chain_ids(rules.name).all()
+    chains = {name for name in ids if name in state.chains}
     for chain, want in rules.chains:
         have = state.chains.get(chain)
         if have is None:
@@ -194,9 +217,7 @@ def network_problems(state: TableState, rules: NetworkRules) -> list[str]:
     extra = chains - rules.chain_names()
     if extra:
         problems.append(f"unexpected chains {sorted(extra)}")
-    ids = chain_ids(rules.name).all()  # once: per element, it was O(networks²) hashing
-    have_elements = {(m, element_key(k), t) for m, map_state in state.maps.items()
-                     for k, t in map_state.elements if t in ids}
+    have_elements = {(m, element_key(k), t) for t in ids for m, k in found.elements.get(t, ())}
     want_elements = {(e.map, element_key(e.key_json()), e.chain) for e in rules.elements}
     if have_elements != want_elements:
         problems.append(f"map elements differ: missing "
