@@ -21,10 +21,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from . import defaults, support
-from . import update as net_update
 from .dnsmasq.leases import DhcpLease
 from .errors import AlreadyExists, Conflict, Failed, InvalidArgument, InvalidState, NotFound
 from .leasewatch import LeaseWatcher
@@ -33,6 +32,9 @@ from .netxml import format_network, parse_network
 from .runner import NetworkRunner, RuntimeFacts
 from .store import RuntimeStatus, Store, atomic_write
 from .testhooks import checkpoint
+
+if TYPE_CHECKING:
+    from . import update as net_update
 
 log = logging.getLogger(__name__)
 
@@ -434,6 +436,9 @@ class Manager:
         change touches only what the section needs: hosts files and SIGHUP for host
         entries (no restart, leases kept), a dnsmasq restart for conf changes, an atomic
         rule replacement for firewall-relevant sections."""
+        # Imported here: net-update is rare, and every daemon start paid ~5 ms for it.
+        from . import update as net_update
+
         async with obj.lock:
             self._check_present(obj)
             live, config = _update_targets(obj, flags)

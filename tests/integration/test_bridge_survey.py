@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 DRIVER = r'''
 import asyncio, dataclasses, json, sys
-from vnetd.bridge import NetlinkBridge, rtdump
+from vnetd.bridge import rtdump  # not NetlinkBridge: "lazy" checks pyroute2 is not loaded
 from vnetd.bridge.survey import survey
 from vnetd.model import Bridge, IpConfig, NetworkDefinition
 
@@ -31,7 +31,9 @@ DEFS = [
 
 async def main():
     op = sys.argv[1]
-    backend = NetlinkBridge()
+    if op != "lazy":
+        from vnetd.bridge import NetlinkBridge
+        backend = NetlinkBridge()
     if op == "ensure":
         value = [await backend.ensure(d) for d in DEFS]
     elif op == "survey":
@@ -39,12 +41,23 @@ async def main():
     elif op == "dump":
         value = {"links": [dataclasses.asdict(link) for link in rtdump.links()],
                  "addresses": sorted([a.index, str(a.interface)] for a in rtdump.addresses())}
+    elif op == "lazy":  # the daemon's LazyBridge: adoption without pyroute2, then handover
+        from vnetd.daemon import LazyBridge
+        lazy = LazyBridge()
+        found = await lazy.adopt_many(DEFS)
+        before = sorted(m for m in sys.modules if m.startswith("pyroute2"))
+        first, second = await asyncio.gather(lazy._get(), lazy._get())
+        value = {"intact": found.intact, "pyroute2_before": before, "same": first is second,
+                 "managed": first._managed, "pending": sorted(first._stp.pending),
+                 "state": dataclasses.asdict(await lazy.inspect("vsa"))}
+        await lazy.close()
     elif op == "adopt":
         found = await backend.adopt_many(DEFS)
         value = {"intact": found.intact, "managed": backend._managed,
                  "pending": sorted(backend._stp.pending),
                  "interfaces": "vsa" in found.interfaces}
-    await backend.close()
+    if op != "lazy":
+        await backend.close()
     print(json.dumps(value))
 
 asyncio.run(main())
@@ -150,3 +163,14 @@ def test_adopt_many_takes_bridges_over_as_ensure_does(host_ns: Namespace) -> Non
     assert adopted["managed"] == {str(indexes[1]): "vsb", str(indexes[2]): "vsc"}
     assert adopted["pending"] == [indexes[2]]
     assert adopted["interfaces"]
+
+
+def test_lazy_bridge_adopts_without_pyroute2_then_hands_over(host_ns: Namespace) -> None:
+    indexes = drive(host_ns, "ensure")
+    lazy = drive(host_ns, "lazy")
+    assert lazy["pyroute2_before"] == []
+    assert lazy["intact"] == dict(zip("abc", indexes, strict=True))
+    assert lazy["same"]  # loaded once, however many callers wait for it
+    assert lazy["managed"] == {str(i): f"vs{n}" for n, i in zip("abc", indexes, strict=True)}
+    assert lazy["pending"] == [indexes[0], indexes[2]]  # STP asked for (a: by default)
+    assert lazy["state"]["ifindex"] == indexes[0]

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from vnetd.bridge.conflicts import AddressFact
 from vnetd.bridge.rtdump import Link
 from vnetd.bridge.stp_rules import KERNEL_STP_OFF, KERNEL_STP_ON, USER_STP, PortFact, Wanted
-from vnetd.bridge.survey import Intact, check, ipv6_sysctls
+from vnetd.bridge.survey import Intact, _sysctls, check, ipv6_sysctls
 from vnetd.model import Bridge, IpConfig, NetworkDefinition, Route
 
 INDEX = 7
@@ -119,3 +120,14 @@ def test_ipv6_network_needs_ipv6_on_and_its_address() -> None:
     # A kernel without IPv6 has no sysctls to compare (ensure skips them too).
     assert check(replace(definition, ips=definition.ips[:1]), bridge(), V4, [], None) \
         is not None
+
+
+def test_sysctls_read_as_ensure_would_write_them(tmp_path: Path) -> None:
+    conf = tmp_path / "net" / "ipv6" / "conf" / "virbr5"
+    conf.mkdir(parents=True)
+    for key, value in ipv6_sysctls(False).items():
+        (conf / key).write_text(value + "\n")
+    assert _sysctls(tmp_path, "virbr5") == NO_V6
+    (conf / "autoconf").unlink()
+    assert _sysctls(tmp_path, "virbr5") == {**NO_V6, "autoconf": ""}  # not as wanted
+    assert _sysctls(tmp_path, "virbr6") is None  # no such directory: no IPv6 to tune
