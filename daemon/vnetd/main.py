@@ -115,6 +115,10 @@ async def run(args: argparse.Namespace) -> int:
     await service.publish()
     laps("publish")
     drift.start()
+    # Freed heap memory goes back to the kernel after each burst of work (memtrim.py).
+    from .memtrim import install as trim_when_quiet
+
+    trim_when_quiet()
     active = sum(1 for o in manager.networks.values() if o.active)
     notify(f"READY=1\nSTATUS={active} networks active")
     log.info("vnetd %s ready: %d networks, %d active (ms: %s)", __version__,
