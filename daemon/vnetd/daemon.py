@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
-import threading
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from .backends import BridgeBackend, BridgeState, BridgeSurvey
 from .dnsmasq.supervisor import DnsmasqSupervisor
@@ -21,41 +19,11 @@ from .netxml import format_network, parse_network
 from .paths import Paths
 from .runner import NetworkRunner
 from .store import Store
+from .threads import in_daemon_thread
 
 if TYPE_CHECKING:
     from .bridge.netlink import NetlinkBridge
     from .bridge.survey import Intact
-
-T = TypeVar("T")
-
-
-def _in_daemon_thread(function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-    """``function(*args)`` in a thread of its own that the daemon's exit does not wait
-    for (asyncio.to_thread's pool is joined at exit: a SIGTERM right after start waited
-    ~60 ms for pyroute2's import to finish)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def deliver(result: T | None, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
-
-    def work() -> None:
-        result: T | None = None
-        error: BaseException | None = None
-        try:
-            result = function(*args)
-        except BaseException as exc:  # handed to the awaiting task
-            error = exc
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: exiting
-            loop.call_soon_threadsafe(deliver, result, error)
-
-    threading.Thread(target=work, name=f"vnetd-{function.__name__}", daemon=True).start()
-    return future
 
 
 class LazyBridge:
@@ -79,7 +47,7 @@ class LazyBridge:
         return await asyncio.shield(self._loading)
 
     async def _load(self) -> NetlinkBridge:
-        module: Any = await _in_daemon_thread(importlib.import_module, "vnetd.bridge.netlink")
+        module: Any = await in_daemon_thread(importlib.import_module, "vnetd.bridge.netlink")
         backend: NetlinkBridge = module.NetlinkBridge()
         backend.take_over(self._handover)
         self._handover.clear()

@@ -32,6 +32,7 @@ from .netxml import format_network, parse_network
 from .runner import NetworkRunner, RuntimeFacts
 from .store import RuntimeStatus, Store, atomic_write
 from .testhooks import checkpoint
+from .threads import in_daemon_thread
 
 if TYPE_CHECKING:
     from . import update as net_update
@@ -528,8 +529,7 @@ class Manager:
         statuses = self.store.load_statuses()  # after: it reuses the parsed definitions
         lap("load")
         running = [st.definition for st in statuses.values() if st.phase == "running"]
-        firewall = asyncio.ensure_future(
-            asyncio.to_thread(self.runner.firewall.verify_installed, running))
+        firewall = in_daemon_thread(self.runner.firewall.verify_installed, running)
         try:
             for item in stored:
                 obj = NetworkObject(definition=item.definition, persistent=True,
