@@ -59,6 +59,10 @@ class BridgeBackend(Protocol):
         that is exactly as ``ensure`` leaves it, reading the kernel once for all; those
         left out of ``intact`` need ``ensure``."""
 
+    async def clear_set_aside(self) -> list[str]:
+        """Delete bridges a stop set aside and a crash left (names deleted)."""
+        ...
+
     async def close(self) -> None: ...
 
 

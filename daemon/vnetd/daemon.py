@@ -82,6 +82,12 @@ class LazyBridge:
         return BridgeSurvey({name: item.index for name, item in found.intact.items()},
                             found.interfaces)
 
+    async def clear_set_aside(self) -> list[str]:
+        # Without pyroute2 (a plain netlink dump): a daemon start does not load it for this.
+        from .bridge.setaside import clear_set_aside
+
+        return await asyncio.to_thread(clear_set_aside)
+
     async def watch(self, callback: Any) -> None:
         await (await self._get()).watch(callback)
 

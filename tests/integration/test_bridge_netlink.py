@@ -454,3 +454,19 @@ def test_concurrent_calls_share_one_socket(host_ns: Namespace) -> None:
     assert len(set(result["indexes"])) == 20
     assert result["addresses"][3] == ["10.3.0.1/24", "fd00:3::1/64"]
     assert result["left"] == ["lo"]
+
+
+def test_set_aside_bridges_left_by_a_crash_are_deleted(host_ns: Namespace) -> None:
+    """A daemon killed between remove()'s rename and the kernel's teardown leaves a down
+    bridge named vdel-<hex>; the next start deletes it, and nothing else."""
+    run = host_ns.run
+    run("ip", "link", "add", "vdel-ff", "type", "bridge")  # down: what remove() leaves
+    run("ip", "link", "add", "vdel-fe", "type", "bridge")
+    run("ip", "link", "set", "vdel-fe", "up")  # up: not set aside by vnetd
+    run("ip", "link", "add", "vdel-fd", "type", "veth", "peer", "name", "vdel-zz")
+    proc = host_ns.python(
+        "import asyncio\nfrom vnetd.bridge import NetlinkBridge\n"
+        "b = NetlinkBridge()\nprint(asyncio.run(b.clear_set_aside()))\n")
+    assert proc.stdout.strip() == "['vdel-ff']"
+    assert link(host_ns, "vdel-ff") is None
+    assert all(link(host_ns, n) is not None for n in ("vdel-fe", "vdel-fd", "vdel-zz"))

@@ -48,3 +48,14 @@ def test_guest_traffic_survives_daemon_restart(vnetd_daemon: Daemon, topology: T
     assert guest.dhcp() == address
     assert lost == 0, f"{lost} packets lost across the daemon restart"
     assert "repaired" not in vnetd_daemon.log().split(f"--- start {vnetd_daemon.starts} ---")[-1]
+
+
+def test_start_deletes_a_bridge_a_killed_stop_set_aside(vnetd_daemon: Daemon,
+                                                        topology: Topology) -> None:
+    """Destroy sets the bridge aside (down, renamed vdel-<hex>) while a thread deletes it;
+    a daemon killed in between leaves it, and the next start deletes it."""
+    host = topology.host
+    host.run("ip", "link", "add", "vdel-7f", "type", "bridge")
+    vnetd_daemon.start("--no-default-network")
+    assert host.run("ip", "link", "show", "vdel-7f", check=False).returncode != 0
+    assert "vdel-7f" in vnetd_daemon.log()

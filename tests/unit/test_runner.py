@@ -41,6 +41,9 @@ class FakeBridge:
     async def inspect(self, bridge_name: str) -> BridgeState | None:
         return None
 
+    async def clear_set_aside(self) -> list[str]:
+        return []
+
     async def interface_names(self) -> set[str]:
         return set()
 

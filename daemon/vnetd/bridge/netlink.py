@@ -67,7 +67,7 @@ from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, ifaddrmsg
 from ..backends import BridgeBackend, BridgeState, BridgeSurvey
 from ..errors import Conflict, Failed
 from ..model import IPInterface, NetworkDefinition
-from . import routedump, rtdump, survey
+from . import routedump, rtdump, setaside, survey
 from .conflicts import (
     MAIN_TABLE,
     AddressFact,
@@ -81,6 +81,7 @@ from .conflicts import (
     wanted_addresses,
 )
 from .linkdel import delete_link
+from .setaside import clear_set_aside
 from .stp import EdgeStp, forward_delay_cs, is_edge
 
 log = logging.getLogger(__name__)
@@ -439,7 +440,7 @@ class NetlinkBridge:
             for fact in await self._addresses(index):
                 await self._req("addr", "del", index=index, address=str(fact.interface.ip),
                                 prefixlen=fact.interface.network.prefixlen)
-            await self._req("link", "set", index=index, ifname=f"vdel-{index:x}")
+            await self._req("link", "set", index=index, ifname=setaside.name_for(index))
         except NetlinkError as exc:
             if exc.code == errno.ENODEV:
                 return
@@ -458,6 +459,9 @@ class NetlinkBridge:
         except OSError as exc:
             raise Failed(f"deleting bridge {bridge_name} failed: {exc.strerror or exc} "
                          f"(errno {exc.errno})") from exc
+
+    async def clear_set_aside(self) -> list[str]:
+        return await asyncio.to_thread(clear_set_aside)
 
     async def _settle(self) -> None:
         """Wait until the bridges being deleted are gone."""
