@@ -16,7 +16,10 @@ takes 0.5 ms (1.8 ms the first time).
 When: a burst of work is a burst of allocations, so CPython's garbage collector runs
 (every 700 container allocations). A ``gc.callbacks`` hook notes the time; the first
 collection of a burst arms a task that waits until the daemon has been quiet for
-``quiet`` seconds and then trims once. An idle daemon wakes for nothing.
+``quiet`` seconds and then trims once; work that never pauses is trimmed every
+``longest`` seconds (500 start/stop cycles back to back, tests/reliability/test_load:
+RSS growth first to last 100 cycles +9.3 MiB without, +4.0 MiB with). An idle daemon
+wakes for nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 QUIET = 0.5  # seconds without garbage collections before trimming
+LONGEST = 2.0  # seconds of continuous work before trimming anyway
 
 
 def _glibc_trim() -> Callable[[], object] | None:
@@ -48,9 +52,10 @@ def _glibc_trim() -> Callable[[], object] | None:
 
 class Trimmer:
     def __init__(self, loop: asyncio.AbstractEventLoop, quiet: float = QUIET,
-                 trim: Callable[[], object] | None = None) -> None:
+                 trim: Callable[[], object] | None = None, longest: float = LONGEST) -> None:
         self.loop = loop
         self.quiet = quiet
+        self.longest = longest
         self.trim = trim if trim is not None else _glibc_trim()
         self.trims = 0
         self._last = time.monotonic()
@@ -89,8 +94,9 @@ class Trimmer:
             self._task = self.loop.create_task(self._trim_when_quiet())
 
     async def _trim_when_quiet(self) -> None:
+        deadline = time.monotonic() + self.longest
         while True:
-            wait = self._last + self.quiet - time.monotonic()
+            wait = min(self._last + self.quiet, deadline) - time.monotonic()
             if wait <= 0:
                 break
             await asyncio.sleep(wait)
@@ -104,11 +110,11 @@ class Trimmer:
 _active: Trimmer | None = None
 
 
-def install(quiet: float = QUIET) -> Trimmer:
+def install(quiet: float = QUIET, longest: float = LONGEST) -> Trimmer:
     """Start trimming in the running loop (once; later calls return the same trimmer)."""
     global _active
     if _active is None:
-        _active = Trimmer(asyncio.get_running_loop(), quiet)
+        _active = Trimmer(asyncio.get_running_loop(), quiet, longest=longest)
         _active.install()
     return _active
 

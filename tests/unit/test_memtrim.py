@@ -57,7 +57,7 @@ async def test_trims_once_after_start_up_and_once_per_burst() -> None:
 async def test_work_that_goes_on_postpones_the_trim() -> None:
     trim = Counter()
     quiet = 0.5  # long against the 0.05 s steps, so a loaded machine cannot break it
-    trimmer = memtrim.Trimmer(asyncio.get_running_loop(), quiet, trim)
+    trimmer = memtrim.Trimmer(asyncio.get_running_loop(), quiet, trim, longest=60)
     trimmer.install()
     try:
         await settle(trimmer)
@@ -101,3 +101,17 @@ async def test_install_uses_glibc_malloc_trim() -> None:
         assert trimmer.trims == 1
     finally:
         memtrim.uninstall()
+
+
+@pytest.mark.asyncio
+async def test_work_that_never_pauses_is_trimmed_every_longest_seconds() -> None:
+    trim = Counter()
+    trimmer = memtrim.Trimmer(asyncio.get_running_loop(), 10.0, trim, longest=0.3)
+    trimmer.install()
+    try:
+        for _ in range(30):  # 1.5 s of work with no 10 s pause: trims come from longest
+            gc.collect()
+            await asyncio.sleep(0.05)
+        assert 2 <= trim.calls <= 6
+    finally:
+        trimmer.uninstall()
