@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .backends import BridgeBackend, BridgeState, BridgeSurvey
+from .codec import format_network, parse_network
 from .dnsmasq.supervisor import DnsmasqSupervisor
 from .drift import DriftRepair
 from .firewall.nft import NftFirewall
@@ -15,7 +16,6 @@ from .firewall.watch import affected_networks
 from .firewall.watch import watch as nft_watch
 from .manager import Manager
 from .model import NetworkDefinition
-from .netxml import format_network, parse_network
 from .paths import Paths
 from .runner import NetworkRunner
 from .store import Store

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from . import defaults, support
+from .codec import format_network, parse_network
 from .dnsmasq.leases import DhcpLease
 from .errors import AlreadyExists, Conflict, Failed, InvalidArgument, InvalidState, NotFound
 from .leasewatch import LeaseWatcher
 from .model import NetworkDefinition
-from .netxml import format_network, parse_network
 from .runner import NetworkRunner, RuntimeFacts
 from .store import RuntimeStatus, Store, atomic_write
 from .testhooks import checkpoint

@@ -1,0 +1,37 @@
+"""What a daemon with no network loads before it answers on the bus, pinned down: not
+pyroute2, lxml and the XML layer, net-update or the bridge survey (each is imported when
+first needed), and the lazy entry points behave as what they stand for."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from pathlib import Path
+
+from vnetd.codec import format_network as lazy_format
+from vnetd.codec import parse_network as lazy_parse
+from vnetd.manager import DEFAULT_NETWORK_XML
+from vnetd.netxml import format_network, parse_network
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = str(REPO / ".venv" / "bin" / "python")
+DEFERRED = ("pyroute2", "lxml", "vnetd.netxml", "vnetd.update", "vnetd.bridge.survey",
+            "vnetd.bridge.netlink")
+
+
+def test_modules_of_a_daemon_with_no_network() -> None:
+    code = textwrap.dedent(f"""
+        import sys
+        import vnetd.main, vnetd.firewall.nft, vnetd.bus.service, vnetd.daemon
+        print(sorted(m for m in sys.modules if m.startswith({DEFERRED!r})))
+    """)
+    proc = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_lazy_codec_is_netxml() -> None:
+    definition = lazy_parse(DEFAULT_NETWORK_XML)
+    assert definition == parse_network(DEFAULT_NETWORK_XML)
+    assert lazy_format(definition) == format_network(definition)
