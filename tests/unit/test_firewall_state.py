@@ -120,3 +120,42 @@ def test_a_foreign_chain_with_a_forged_comment_is_ignored() -> None:
     listing["nftables"].append({"rule": {"chain": "nw-x-00000000-in", "comment": "x",
                                          "expr": [{"accept": None}]}})
     assert state.installed_networks(state.parse_table(listing)) == {"default"}
+
+
+def _skeleton_view(table: state.TableState) -> tuple[Any, ...]:
+    """What the applier's cache must agree on with a listing: which networks own which
+    chains and elements (keys compared as values: the kernel lists ranges as prefixes)."""
+    names = ("default", "other", "third")
+    view = []
+    for name in names:
+        elements, chains = state.owned(table, name)
+        view.append((name, sorted(chains),
+                     sorted((m, str(state.element_key(k))) for m, k in elements)))
+    return table.exists, tuple(view)
+
+
+def test_cache_updates_agree_with_what_the_kernel_would_list() -> None:
+    other = NetworkDefinition(name="other", bridge=Bridge(name="virbr9"), forward=Forward(),
+                              ips=(IpConfig(address="10.9.0.1", prefix=24),))
+    # Isolated (no <forward>): other chains than nat, no nat elements.
+    third = NetworkDefinition(name="third", bridge=Bridge(name="virbr8"),
+                              ips=(IpConfig(address="10.8.0.1", prefix=24),))
+    start = state.parse_table(fake_listing(CASES["nat"], other))
+    # Applying a network on top of a listing = listing with that network too.
+    added = state.with_network(start, "third", rules.build_network(third))
+    assert _skeleton_view(added) == _skeleton_view(
+        state.parse_table(fake_listing(CASES["nat"], other, third)))
+    # Re-applying with another definition replaces the old chains and elements.
+    routed = state.with_network(added, "default", rules.build_network(CASES["route"]))
+    assert _skeleton_view(routed) == _skeleton_view(
+        state.parse_table(fake_listing(CASES["route"], other, third)))
+    # Removing gives the listing without it; the input is left as it was.
+    removed = state.without_network(routed, "other")
+    assert _skeleton_view(removed) == _skeleton_view(
+        state.parse_table(fake_listing(CASES["route"], third)))
+    assert _skeleton_view(routed) == _skeleton_view(
+        state.parse_table(fake_listing(CASES["route"], other, third)))
+    # An open network has no rules: applying it only drops what it had.
+    opened = state.with_network(removed, "default", rules.build_network(CASES["open"]))
+    assert _skeleton_view(opened) == _skeleton_view(
+        state.parse_table(fake_listing(third)))
