@@ -24,7 +24,7 @@ from .. import __version__
 from ..dnsmasq.leases import DhcpLease
 from ..manager import Manager, NetworkObject
 from .auth import Authorizer
-from .errors import translate_errors
+from .errors import translate_errors, translate_errors_now
 from .names import MANAGER_IFACE, NETWORK_IFACE, network_path
 
 if TYPE_CHECKING:
@@ -71,19 +71,19 @@ class ManagerInterface(ServiceInterface):
         return network_path(obj.name)
 
     @dbus_method()
-    @translate_errors
-    async def ListNetworks(self, flags: DBusUInt32) -> PathList:
+    @translate_errors_now
+    def ListNetworks(self, flags: DBusUInt32) -> PathList:
         """Object paths of networks; flags as libvirt's virConnectListAllNetworksFlags."""
         return [network_path(o.name) for o in self.manager.list_networks(flags)]
 
     @dbus_method()
-    @translate_errors
-    async def LookupByName(self, name: DBusStr) -> DBusObjectPath:
+    @translate_errors_now
+    def LookupByName(self, name: DBusStr) -> DBusObjectPath:
         return network_path(self.manager.get(name).name)
 
     @dbus_method()
-    @translate_errors
-    async def LookupByUUID(self, uuid: DBusStr) -> DBusObjectPath:
+    @translate_errors_now
+    def LookupByUUID(self, uuid: DBusStr) -> DBusObjectPath:
         return network_path(self.manager.lookup_uuid(uuid).name)
 
     @dbus_property(access=PropertyAccess.READ)
@@ -135,8 +135,8 @@ class NetworkInterface(ServiceInterface):
         await self.manager.undefine(self.obj)
 
     @dbus_method()
-    @translate_errors
-    async def GetXMLDesc(self, flags: DBusUInt32) -> DBusStr:
+    @translate_errors_now
+    def GetXMLDesc(self, flags: DBusUInt32) -> DBusStr:
         """The network's XML; flag 1 (inactive): the definition the next start will use."""
         return self.manager.xml(self.obj, inactive=bool(flags & 1))
 
@@ -151,8 +151,8 @@ class NetworkInterface(ServiceInterface):
         await self.manager.update(self.obj, command, section, parent_index, xml, flags)
 
     @dbus_method()
-    @translate_errors
-    async def GetDHCPLeases(self, mac: DBusStr, flags: DBusUInt32) -> LeaseList:
+    @translate_errors_now
+    def GetDHCPLeases(self, mac: DBusStr, flags: DBusUInt32) -> LeaseList:
         """Current leases as libvirt-dbus: (iface, expirytime, type 0=ipv4 1=ipv6, mac,
         iaid, ipaddr, prefix, hostname, clientid); "" stands for none. mac "" = all."""
         return [lease_struct(self.obj, lease) for lease in self.manager.leases(self.obj, mac)]
