@@ -642,6 +642,15 @@ class Manager:
             return
         await self.set_autostart(obj, True)
 
+    async def quiesce(self) -> None:
+        """Wait until no operation runs (daemon stop): every call and repair in flight
+        holds the names lock or its network's lock, so it finishes first, with its
+        answer, and leaves its network whole."""
+        for lock in [self._names_lock, *(o.lock for o in list(self.networks.values()))]:
+            if lock.locked():
+                async with lock:
+                    pass
+
     async def shutdown(self) -> None:
         """Let go of kernel handles; running networks and their dnsmasq keep running."""
         self.lease_watcher.stop()

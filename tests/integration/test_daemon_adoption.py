@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from tests.integration.busapi import Api, network_xml
 from tests.integration.daemon_harness import Daemon
 from tests.integration.netns import Namespace, Topology
+from tests.reliability.state import dnsmasq_processes, network_state, verdict
 from vnetd.firewall.rules import chain_ids
 
 pytestmark = pytest.mark.integration
@@ -163,3 +165,41 @@ def test_stop_ends_the_monitor_and_leaves_networks_running(
     assert "stopping; running networks keep running" in lines[-2]
     assert "stopped (ms: " in lines[-1]
     assert Path(f"/proc/{dnsmasq}").exists() and _ifindex(host, "vstay") is not None
+
+
+def test_sigterm_with_calls_in_flight_leaves_every_network_whole(
+        vnetd_daemon: Daemon, topology: Topology) -> None:
+    """SIGTERM while starts and destroys run: the daemon exits (0) after cancelling them
+    (a start rolls back); after the next start every network is fully running or fully
+    stopped, the daemon agrees, and no dnsmasq is left without its network."""
+    host = topology.host
+    vnetd_daemon.start(*ARGS)
+    api = Api(vnetd_daemon)
+    names = [f"term{i}" for i in range(8)]
+    paths = {n: api.define(network_xml(n, 50 + i, bridge=f"vt{i}")) for i, n in enumerate(names)}
+    for name in names[:4]:
+        api.net(paths[name], "Start")
+    calls = [subprocess.Popen(
+        ["busctl", f"--address={vnetd_daemon.bus.address}", "call", "org.vnetd1", paths[n],
+         "org.vnetd1.Network", "Destroy" if i < 4 else "Start"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i, n in enumerate(names)]
+    time.sleep(0.03)
+    assert vnetd_daemon.stop() == 0, vnetd_daemon.log()[-5000:]
+    for call in calls:
+        call.wait(timeout=30)
+
+    vnetd_daemon.start(*ARGS)
+    running = set()
+    for i, name in enumerate(names):
+        found = verdict(network_state(vnetd_daemon, host, name, f"vt{i}"),
+                        address=f"10.77.{50 + i}.1")
+        assert found in ("running", "stopped"), (name, found, vnetd_daemon.log()[-3000:])
+        assert api.prop(paths[name], "Active") == (found == "running"), name
+        if found == "running":
+            running.add(name)
+    conf_dir = str(vnetd_daemon.state_dir / "dnsmasq")
+    owners = sorted(conf.rsplit("/", 1)[-1].removesuffix(".conf")
+                    for conf in dnsmasq_processes(host).values() if conf.startswith(conf_dir))
+    assert owners == sorted(running)
+    log = vnetd_daemon.log()
+    assert "Traceback" not in log, log[log.find("Traceback") - 2000:][:6000]

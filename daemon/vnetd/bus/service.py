@@ -64,6 +64,15 @@ class BusService:
         if reply not in (RequestNameReply.PRIMARY_OWNER, RequestNameReply.ALREADY_OWNER):
             raise Failed(f"cannot own bus name {BUS_NAME}: {reply.name}")
 
+    async def release_name(self) -> None:
+        """Stop taking calls (daemon stop): new ones then fail as if the daemon were gone,
+        while the calls in flight can still reply."""
+        assert self.bus is not None
+        try:
+            await self.bus.release_name(BUS_NAME)
+        except Exception as exc:
+            log.warning("releasing the bus name failed: %s", exc)
+
     async def wait_disconnected(self) -> None:
         assert self.bus is not None
         await self.bus.wait_for_disconnect()  # type: ignore[no-untyped-call]

@@ -65,7 +65,11 @@ async def watch(on_burst: BurstCallback, *, quiet: float = 0.2, nft: str = "nft"
         while True:
             timeout = max(0.0, min(quiet, ends - loop.time())) if burst else None
             try:
-                line = await asyncio.wait_for(proc.stdout.readline(), timeout)
+                # Not asyncio.wait_for: on Python 3.11 a cancellation that arrives as the
+                # line does is lost, and under a stream of events the watch (and a
+                # stopping daemon waiting for it) then ran on for ever.
+                async with asyncio.timeout(timeout):
+                    line = await proc.stdout.readline()
             except TimeoutError:
                 _deliver(on_burst, burst)
                 burst = []
