@@ -17,12 +17,12 @@ import os
 import socket
 import struct
 
+from .rtdump import HEADER as _HEADER
+from .rtdump import IFINFO as _IFINFO
+from .rtdump import NLM_F_REQUEST, NLMSG_ERROR
+
 RTM_DELLINK = 17
-NLMSG_ERROR = 2
-NLM_F_REQUEST = 0x1
 NLM_F_ACK = 0x4
-_HEADER = struct.Struct("=IHHII")  # struct nlmsghdr
-_IFINFO = struct.Struct("=BxHiII")  # struct ifinfomsg
 
 
 def delete_link(index: int) -> None:

@@ -20,14 +20,14 @@ import socket
 import struct
 
 from .conflicts import RouteFact
+from .rtdump import HEADER as _NLMSGHDR
+from .rtdump import NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR
+from .rtdump import attributes as _attrs
 
 RTM_GETROUTE = 26
-NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 SOL_NETLINK, NETLINK_GET_STRICT_CHK = 270, 12
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_MULTIPATH, RTA_TABLE = 1, 4, 5, 6, 9, 15
 
-_NLMSGHDR = struct.Struct("=IHHII")
 _RTMSG = struct.Struct("=BBBBBBBBI")
 _RTATTR = struct.Struct("=HH")
 _RTNEXTHOP = struct.Struct("=HBBi")
@@ -36,17 +36,6 @@ _U32 = struct.Struct("=I")
 
 def _align(n: int) -> int:
     return (n + 3) & ~3
-
-
-def _attrs(data: bytes, start: int, end: int) -> dict[int, bytes]:
-    out: dict[int, bytes] = {}
-    while start + _RTATTR.size <= end:
-        length, kind = _RTATTR.unpack_from(data, start)
-        if length < _RTATTR.size:
-            break
-        out[kind & 0x3FFF] = data[start + _RTATTR.size:start + length]
-        start += _align(length)
-    return out
 
 
 def _address(family: int, raw: bytes | None) -> str | None:

@@ -33,8 +33,8 @@ IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE = 1, 5
 IFLA_BRPORT_STATE = 1
 IFA_ADDRESS = 1
 
-_HEADER = struct.Struct("=IHHII")  # struct nlmsghdr
-_IFINFO = struct.Struct("=BxHiII")  # struct ifinfomsg
+HEADER = struct.Struct("=IHHII")  # struct nlmsghdr
+IFINFO = struct.Struct("=BxHiII")  # struct ifinfomsg
 _IFADDR = struct.Struct("=BBBBI")  # struct ifaddrmsg
 _ATTR = struct.Struct("=HH")  # struct rtattr
 _U32 = struct.Struct("=I")
@@ -56,7 +56,8 @@ class Link:
     port_state: int | None  # a bridge port's IFLA_BRPORT_STATE
 
 
-def _attributes(data: bytes, offset: int, end: int) -> dict[int, bytes]:
+def attributes(data: bytes, offset: int, end: int) -> dict[int, bytes]:
+    """The attributes (rtattr) between ``offset`` and ``end``, by type."""
     found: dict[int, bytes] = {}
     while offset + _ATTR.size <= end:
         length, kind = _ATTR.unpack_from(data, offset)
@@ -78,7 +79,7 @@ def _text(value: bytes | None) -> str | None:
 def _dump_once(kind: int, body: bytes) -> tuple[list[bytes], bool]:
     """The messages of one dump, and whether the kernel flagged it inconsistent (the
     table changed while it was being dumped)."""
-    request = _HEADER.pack(_HEADER.size + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP, 1,
+    request = HEADER.pack(HEADER.size + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP, 1,
                            0) + body
     messages: list[bytes] = []
     interrupted = False
@@ -88,19 +89,19 @@ def _dump_once(kind: int, body: bytes) -> tuple[list[bytes], bool]:
         while True:
             data = sock.recv(_BUFFER)
             offset = 0
-            while offset + _HEADER.size <= len(data):
-                length, mtype, flags, _seq, _pid = _HEADER.unpack_from(data, offset)
-                if length < _HEADER.size:
+            while offset + HEADER.size <= len(data):
+                length, mtype, flags, _seq, _pid = HEADER.unpack_from(data, offset)
+                if length < HEADER.size:
                     raise OSError(errno.EPROTO, "malformed netlink message")
                 interrupted = interrupted or bool(flags & NLM_F_DUMP_INTR)
                 if mtype == NLMSG_DONE:
                     return messages, interrupted
                 if mtype == NLMSG_ERROR:
-                    (code,) = struct.unpack_from("=i", data, offset + _HEADER.size)
+                    (code,) = struct.unpack_from("=i", data, offset + HEADER.size)
                     if code:
                         raise OSError(-code, os.strerror(-code))
                 else:
-                    messages.append(data[offset + _HEADER.size: offset + length])
+                    messages.append(data[offset + HEADER.size: offset + length])
                 offset += (length + 3) & ~3
             if not data:
                 raise OSError(errno.EPROTO, "netlink dump ended without NLMSG_DONE")
@@ -116,15 +117,15 @@ def _dump(kind: int, body: bytes) -> list[bytes]:
 
 def links() -> list[Link]:
     out = []
-    for msg in _dump(RTM_GETLINK, _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0)):
-        _family, _type, index, flags, _change = _IFINFO.unpack_from(msg)
-        attrs = _attributes(msg, _IFINFO.size, len(msg))
+    for msg in _dump(RTM_GETLINK, IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0)):
+        _family, _type, index, flags, _change = IFINFO.unpack_from(msg)
+        attrs = attributes(msg, IFINFO.size, len(msg))
         info = attrs.get(IFLA_LINKINFO)
-        nested = _attributes(info, 0, len(info)) if info is not None else {}
+        nested = attributes(info, 0, len(info)) if info is not None else {}
         data = nested.get(IFLA_INFO_DATA)
-        bridge = _attributes(data, 0, len(data)) if data is not None else {}
+        bridge = attributes(data, 0, len(data)) if data is not None else {}
         slave = nested.get(IFLA_INFO_SLAVE_DATA)
-        port = _attributes(slave, 0, len(slave)) if slave is not None else {}
+        port = attributes(slave, 0, len(slave)) if slave is not None else {}
         mac = attrs.get(IFLA_ADDRESS)
         state = port.get(IFLA_BRPORT_STATE)
         out.append(Link(
@@ -142,7 +143,7 @@ def addresses() -> list[AddressFact]:
     out = []
     for msg in _dump(RTM_GETADDR, _IFADDR.pack(socket.AF_UNSPEC, 0, 0, 0, 0)):
         _family, prefixlen, _flags, _scope, index = _IFADDR.unpack_from(msg)
-        raw = _attributes(msg, _IFADDR.size, len(msg)).get(IFA_ADDRESS)
+        raw = attributes(msg, _IFADDR.size, len(msg)).get(IFA_ADDRESS)
         if raw is None or len(raw) not in (4, 16):
             continue
         address = ipaddress.ip_address(raw)
