@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.bench import procinfo
 from tests.bench.protocol import Side, run_cli
 from tests.integration.netns import Namespace
 
@@ -89,9 +90,7 @@ class LibvirtSide(Side):
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
+        if not procinfo.wait_exit(self.proc, 60):
             self.proc.kill()
             self.proc.wait()
 

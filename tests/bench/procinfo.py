@@ -7,6 +7,7 @@ they do not distort the timings they bracket.
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 from pathlib import Path
 
@@ -85,3 +86,24 @@ def memory_of(pids: list[int]) -> dict[str, float]:
     rss = [status_kb(p) or 0 for p in pids]
     pss = [pss_kb(p) or 0 for p in pids]
     return {"count": float(len(pids)), "rss_kb": float(sum(rss)), "pss_kb": float(sum(pss))}
+
+
+def wait_exit(proc: subprocess.Popen[bytes] | subprocess.Popen[str], timeout: float) -> bool:
+    """Wait for ``proc`` to exit and reap it; False on timeout. Woken by a pidfd the
+    moment the process ends: ``Popen.wait(timeout)`` polls with doubling sleeps, which
+    rounds an exit after 16 ms up to 31.5 ms."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except ProcessLookupError:
+        proc.wait()
+        return True
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if not poller.poll(timeout * 1000):
+            return False
+    finally:
+        os.close(fd)
+    proc.wait()
+    return True
+

@@ -8,10 +8,12 @@ default level (info), as it would in production, not the tests' debug level.
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import time
 from pathlib import Path
 
+from tests.bench import procinfo
 from tests.bench.protocol import RpcFailed, Side, run_cli
 from tests.integration.daemon_harness import Daemon, PrivateBus
 from tests.integration.netns import PYTHON, REPO, Namespace
@@ -45,7 +47,11 @@ class VnetdSide(Side):
         self.daemon.start(wait=False)
 
     def stop_daemon(self) -> None:
-        self.daemon.stop(timeout=60)
+        proc = self.daemon.process
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            procinfo.wait_exit(proc, 60)
+        self.daemon.stop(timeout=60)  # SIGKILL if it did not end
 
     def daemon_pid(self) -> int:
         assert self.daemon.process is not None
