@@ -300,3 +300,25 @@ def test_unsearchable_state_dir_is_a_clear_error(bridged: Topology) -> None:
         assert "cannot enter" in err.value.message and str(private) in err.value.message
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def test_stop_returns_at_sigterm_and_a_restart_waits_for_the_exit(bridged: Topology,
+                                                                  state_dir: Path) -> None:
+    """stop() returns once dnsmasq has its SIGTERM (the kernel's teardown of the process
+    runs on); a start right after waits for that exit, and nothing is left behind."""
+    driver = Driver(bridged.host, state_dir)
+    for _ in range(3):
+        first = driver.call(op="start", xml=network_xml([]))
+        driver.call(op="stop", name="itest")
+        second = driver.call(op="start", xml=network_xml([]))
+        assert second != first and alive_dnsmasq(second)
+        assert not alive_dnsmasq(first)
+        assert not Path(f"/proc/{first}").exists()  # reaped, not a zombie
+        driver.call(op="stop", name="itest")
+    deadline = time.monotonic() + 5
+    while alive_dnsmasq(second) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not alive_dnsmasq(second)
+    assert driver.call(op="pid", name="itest") is None
+    lib = state_dir / "lib" / "dnsmasq"
+    assert not (lib / "itest.conf").exists() and not (lib / "itest.pid").exists()

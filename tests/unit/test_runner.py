@@ -195,3 +195,32 @@ def test_dnsmasq_failing_after_the_firewall_undoes_everything() -> None:
         asyncio.run(runner.start(DEF))
     assert log.calls[log.calls.index("firewall.apply") + 1:] == [
         "firewall.remove", "dnsmasq.stop", "bridge.remove"]
+
+
+class SlowExitDnsmasq(FakeDnsmasq):
+    """A dnsmasq that takes a while to exit after SIGTERM."""
+
+    async def stop(self, network_name: str) -> None:
+        self.log.calls.append("dnsmasq.stop")
+        await asyncio.sleep(0.05)
+        self.log.calls.append("dnsmasq.exited")
+        if self.fail:
+            raise self.fail
+
+
+def test_stop_removes_firewall_and_bridge_while_dnsmasq_exits() -> None:
+    log = Log()
+    runner = NetworkRunner(FakeBridge(log), FakeFirewall(log), SlowExitDnsmasq(log))
+    asyncio.run(runner.stop(DEF))
+    assert log.calls == ["dnsmasq.stop", "firewall.remove", "bridge.remove", "dnsmasq.exited"]
+
+
+def test_stop_keeps_going_past_failures_and_reports_them_all() -> None:
+    log = Log()
+    runner = NetworkRunner(FakeBridge(log), FakeFirewall(log),
+                           SlowExitDnsmasq(log, Failed("dnsmasq would not die")))
+    with pytest.raises(Failed) as info:
+        asyncio.run(runner.stop(DEF))
+    assert info.value.message == ("stopping network 'n': dnsmasq: dnsmasq would not die")
+    assert set(log.calls) == {"dnsmasq.stop", "firewall.remove", "bridge.remove",
+                              "dnsmasq.exited"}

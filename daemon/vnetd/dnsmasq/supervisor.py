@@ -87,6 +87,8 @@ class DnsmasqSupervisor:
         self._definitions: dict[str, NetworkDefinition] = {}
         self._procs: dict[str, _Proc] = {}
         self._restarts: dict[str, asyncio.Task[None]] = {}
+        # Processes stop() sent SIGTERM to, until their exit is seen (see stop()).
+        self._exiting: dict[str, tuple[_Proc, asyncio.Task[None]]] = {}
         self._quick_deaths: dict[str, int] = {}
         self._on_exit: ExitCallback = lambda name, status: None
         self._on_restart: RestartCallbackType = lambda name, pid: None
@@ -107,6 +109,7 @@ class DnsmasqSupervisor:
         name = definition.name
         files = self.files(name)
         texts = self._render(definition, files)  # a refused value stops nothing
+        await self._exited(name)
         await self._stop_tracked(name)
         await self._stop_stale(files)
         self._write(texts, files)
@@ -117,9 +120,21 @@ class DnsmasqSupervisor:
         return proc.pid
 
     async def stop(self, network_name: str) -> None:
+        """SIGTERM the network's dnsmasq and return: it leaves its loop at once, but the
+        kernel's teardown of the process takes ~8 ms more (closing its inotify instance
+        waits for an SRCU grace period; strace of exit_group, dev lab), and a Destroy need
+        not wait for that. A start of the same network waits for it (``_exited``), as do
+        the daemon's stop and a dnsmasq that ignores SIGTERM (killed in the background)."""
         files = self.files(network_name)
-        await self._stop_tracked(network_name)
-        await self._stop_stale(files)
+        await self._cancel_restart(network_name)
+        proc = self._procs.pop(network_name, None)
+        if proc is not None:
+            await self._exited(network_name)
+            task = asyncio.ensure_future(self._terminate(proc))
+            self._exiting[network_name] = (proc, task)
+            task.add_done_callback(lambda done: self._forget_exit(network_name, done))
+            await asyncio.sleep(0)  # the task's first step sends SIGTERM
+        await self._stop_stale(files, skip=proc.pid if proc is not None else None)
         self._definitions.pop(network_name, None)
         self._quick_deaths.pop(network_name, None)
         process.remove_quietly(files.conf, files.pid, files.hostsfile, files.addnhosts)
@@ -184,12 +199,17 @@ class DnsmasqSupervisor:
         return DnsmasqFiles.for_network(self._paths, network_name)
 
     def close(self) -> None:
-        """Stop watching (daemon shutdown); the dnsmasq processes keep running."""
+        """Stop watching (daemon shutdown); the dnsmasq processes keep running, and those
+        a stop() signalled end on their own."""
         for task in self._restarts.values():
             task.cancel()
         self._restarts.clear()
+        exiting = [proc for proc, _task in self._exiting.values()]
+        for _proc, task in self._exiting.values():
+            task.cancel()
+        self._exiting.clear()
         loop = asyncio.get_running_loop()
-        for proc in self._procs.values():
+        for proc in [*self._procs.values(), *exiting]:
             if not proc.exited.done():
                 loop.remove_reader(proc.pidfd)
                 os.close(proc.pidfd)
@@ -352,20 +372,34 @@ class DnsmasqSupervisor:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(proc.exited), self._stop_timeout)
 
-    async def _stop_tracked(self, name: str) -> None:
+    async def _cancel_restart(self, name: str) -> None:
         task = self._restarts.pop(name, None)
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def _stop_tracked(self, name: str) -> None:
+        await self._cancel_restart(name)
         proc = self._procs.pop(name, None)
         if proc is not None:
             await self._terminate(proc)
 
-    async def _stop_stale(self, files: DnsmasqFiles) -> None:
-        """End a dnsmasq of this network that nobody watches (left by a crashed daemon)."""
+    async def _exited(self, name: str) -> None:
+        """Wait until the dnsmasq a stop() of this network signalled has exited."""
+        pending = self._exiting.get(name)
+        if pending is not None:
+            await asyncio.shield(pending[1])
+
+    def _forget_exit(self, name: str, task: asyncio.Future[None]) -> None:
+        if self._exiting.get(name, (None, None))[1] is task:
+            del self._exiting[name]
+
+    async def _stop_stale(self, files: DnsmasqFiles, skip: int | None = None) -> None:
+        """End a dnsmasq of this network that nobody watches (left by a crashed daemon);
+        ``skip``: the one stop() is already ending."""
         pid = process.read_pid(files.pid)
-        if pid is None or not process.is_dnsmasq_for(pid, files.conf):
+        if pid is None or pid == skip or not process.is_dnsmasq_for(pid, files.conf):
             return
         try:
             pidfd = os.pidfd_open(pid)
