@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import VnetdError
+from .laps import Laps
 from .paths import DEFAULT_CONFIG_DIR, DEFAULT_RUN_DIR, DEFAULT_STATE_DIR, Paths
 
 log = logging.getLogger("vnetd")
@@ -76,21 +77,8 @@ def notify(state: str) -> None:
     daemon.notify(state)
 
 
-class _Laps:
-    """Milliseconds per start-up phase, for the ready line (restart time is a goal)."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self._last = time.monotonic()
-
-    def __call__(self, name: str) -> None:
-        now = time.monotonic()
-        self.parts.append(f"{name} {(now - self._last) * 1000:.0f}")
-        self._last = now
-
-
 async def run(args: argparse.Namespace) -> int:
-    laps = _Laps()
+    laps = Laps()
     from .firewall.nft import NftFirewall
 
     # First: the nftables listing adoption needs runs in a thread meanwhile (read_ahead).
@@ -124,12 +112,12 @@ async def run(args: argparse.Namespace) -> int:
     # CPU time of the whole start-up next to the wall-clock laps: what was work and
     # what was waiting (imports, the bus, the kernel).
     log.info("vnetd %s ready: %d networks, %d active (ms: %s; cpu %.0f)", __version__,
-             len(manager.networks), active, ", ".join(laps.parts), time.process_time() * 1000)
+             len(manager.networks), active, laps, time.process_time() * 1000)
     disconnected = asyncio.ensure_future(service.wait_disconnected())
     stopping = asyncio.ensure_future(stop.wait())
     await asyncio.wait({disconnected, stopping}, return_when=asyncio.FIRST_COMPLETED)
     notify("STOPPING=1")
-    laps = _Laps()
+    laps = Laps()
     if disconnected.done():
         log.error("lost the connection to the bus; exiting (networks keep running)")
         stopping.cancel()
@@ -147,7 +135,7 @@ async def run(args: argparse.Namespace) -> int:
     laps("manager")
     service.disconnect()
     laps("bus")
-    log.debug("stopped (ms: %s)", ", ".join(laps.parts))
+    log.debug("stopped (ms: %s)", laps)
     return 0
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -27,6 +26,7 @@ from . import defaults, support
 from .codec import format_network, parse_network
 from .dnsmasq.leases import DhcpLease
 from .errors import AlreadyExists, Conflict, Failed, InvalidArgument, InvalidState, NotFound
+from .laps import Laps
 from .leasewatch import LeaseWatcher
 from .model import NetworkDefinition
 from .runner import NetworkRunner, RuntimeFacts
@@ -515,14 +515,7 @@ class Manager:
         thread, while the files are read and the bridges dumped) and one link and address
         dump; then the networks are adopted concurrently. With 100 running networks, one
         network after the other with per-network reads took 1.5 s."""
-        clock = [time.monotonic()]
-        laps: list[str] = []
-
-        def lap(name: str) -> None:
-            now = time.monotonic()
-            laps.append(f"{name} {(now - clock[0]) * 1000:.0f}")
-            clock[0] = now
-
+        lap = Laps()
         self.store.prepare()
         self.lease_watcher.start()
         stored = self.store.load_definitions()
@@ -552,7 +545,7 @@ class Manager:
             interfaces = None
         await self._clear_leftovers(installed, interfaces)
         lap("leftovers")
-        log.debug("start-up (ms): %s", ", ".join(laps))
+        log.debug("start-up (ms): %s", lap)
         # Like libvirt's package, only a fresh install gets "default": once the admin has
         # removed it, it stays removed.
         marker = self.store.paths.config_dir / ".initialized"

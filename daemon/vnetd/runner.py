@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from .backends import BridgeBackend, DhcpDnsBackend, FirewallBackend
 from .errors import ALL_ERRORS, Failed, VnetdError
+from .laps import Laps
 from .model import NetworkDefinition
 from .testhooks import checkpoint
 
@@ -45,16 +46,9 @@ class NetworkRunner:
         bridge_name = definition.bridge_name
         if bridge_name is None:
             raise Failed(f"network {name!r} has no bridge name")
-        clock = [time.monotonic()]
-
-        def lap() -> str:
-            now = time.monotonic()
-            took = f"{(now - clock[0]) * 1000:.1f}"
-            clock[0] = now
-            return took
-
+        lap = Laps(digits=1)
         await self.bridge.check_conflicts(definition)
-        timings = [f"checks {lap()}"]
+        lap("checks")
         built: list[str] = []
         step = "bridge"
         dnsmasq: asyncio.Future[int] | None = None
@@ -62,7 +56,7 @@ class NetworkRunner:
             checkpoint("start-bridge")
             ifindex = await self.bridge.ensure(definition)
             built.append("bridge")
-            timings.append(f"bridge {lap()}")
+            lap("bridge")
             # dnsmasq needs the bridge and its addresses, not the rules: it starts in its
             # own process (~10 ms: exec, config, sockets) while the synchronous nftables
             # transaction (~5 ms) runs here, and is waited for after it.
@@ -78,14 +72,14 @@ class NetworkRunner:
             checkpoint("start-firewall")
             self.firewall.apply(definition)
             built.append("firewall")
-            timings.append(f"firewall {lap()}")
+            lap("firewall")
             step = "dnsmasq"
             pid = None
             if dnsmasq is not None:
                 pid = await dnsmasq
-                timings.append(f"dnsmasq ready {lap()}")
+                lap("dnsmasq ready")
             checkpoint("start-done")
-            log.debug("network %s started (ms): %s", name, ", ".join(timings))
+            log.debug("network %s started (ms): %s", name, lap)
         except BaseException as exc:
             if dnsmasq is not None and not dnsmasq.done():
                 # A dnsmasq still starting ends with its task (the supervisor stops what
