@@ -59,8 +59,9 @@ class BridgeBackend(Protocol):
         that is exactly as ``ensure`` leaves it, reading the kernel once for all; those
         left out of ``intact`` need ``ensure``."""
 
-    async def clear_set_aside(self) -> list[str]:
-        """Delete bridges a stop set aside and a crash left (names deleted)."""
+    async def clear_set_aside(self, known: frozenset[str] | None = None) -> list[str]:
+        """Delete bridges a stop set aside and a crash left (names deleted); ``known``:
+        interface names already read, to skip a dump when none qualifies."""
         ...
 
     async def close(self) -> None: ...

@@ -82,11 +82,11 @@ class LazyBridge:
         return BridgeSurvey({name: item.index for name, item in found.intact.items()},
                             found.interfaces)
 
-    async def clear_set_aside(self) -> list[str]:
+    async def clear_set_aside(self, known: frozenset[str] | None = None) -> list[str]:
         # Without pyroute2 (a plain netlink dump): a daemon start does not load it for this.
         from .bridge.setaside import clear_set_aside
 
-        return await asyncio.to_thread(clear_set_aside)
+        return await asyncio.to_thread(clear_set_aside, known)
 
     async def watch(self, callback: Any) -> None:
         await (await self._get()).watch(callback)

@@ -609,7 +609,7 @@ class Manager:
                                interfaces: frozenset[str] | None) -> None:
         """Remove what inactive or unknown networks left in the kernel; ``installed`` and
         ``interfaces`` are what the kernel had (None: read the interfaces now)."""
-        await self.runner.bridge.clear_set_aside()
+        await self.runner.bridge.clear_set_aside(interfaces)
         active = {n for n, o in self.networks.items() if o.active}
         for name in sorted(installed - active):
             log.warning("removing leftover firewall rules of network %s", name)

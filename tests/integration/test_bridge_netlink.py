@@ -470,3 +470,15 @@ def test_set_aside_bridges_left_by_a_crash_are_deleted(host_ns: Namespace) -> No
     assert proc.stdout.strip() == "['vdel-ff']"
     assert link(host_ns, "vdel-ff") is None
     assert all(link(host_ns, n) is not None for n in ("vdel-fe", "vdel-fd", "vdel-zz"))
+
+
+def test_set_aside_clean_up_trusts_the_names_already_read(host_ns: Namespace) -> None:
+    """With the start-up's interface names at hand and none of them set aside, no second
+    dump: a vdel bridge the names did not list stays (the names are the caller's word)."""
+    host_ns.run("ip", "link", "add", "vdel-ee", "type", "bridge")
+    proc = host_ns.python(
+        "import asyncio\nfrom vnetd.bridge import NetlinkBridge\nb = NetlinkBridge()\n"
+        "print(asyncio.run(b.clear_set_aside(frozenset({'lo'}))),"
+        " asyncio.run(b.clear_set_aside(frozenset({'lo', 'vdel-ee'}))))\n")
+    assert proc.stdout.strip() == "[] ['vdel-ee']"
+    assert link(host_ns, "vdel-ee") is None

@@ -41,7 +41,7 @@ class FakeBridge:
     async def inspect(self, bridge_name: str) -> BridgeState | None:
         return None
 
-    async def clear_set_aside(self) -> list[str]:
+    async def clear_set_aside(self, known: frozenset[str] | None = None) -> list[str]:
         return []
 
     async def interface_names(self) -> set[str]:

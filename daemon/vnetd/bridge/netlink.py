@@ -460,8 +460,8 @@ class NetlinkBridge:
             raise Failed(f"deleting bridge {bridge_name} failed: {exc.strerror or exc} "
                          f"(errno {exc.errno})") from exc
 
-    async def clear_set_aside(self) -> list[str]:
-        return await asyncio.to_thread(clear_set_aside)
+    async def clear_set_aside(self, known: frozenset[str] | None = None) -> list[str]:
+        return await asyncio.to_thread(clear_set_aside, known)
 
     async def _settle(self) -> None:
         """Wait until the bridges being deleted are gone."""

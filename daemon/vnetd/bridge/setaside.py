@@ -30,9 +30,12 @@ def is_set_aside(link: rtdump.Link) -> bool:
             and link.kind == "bridge" and not link.flags & IFF_UP)
 
 
-def clear_set_aside() -> list[str]:
+def clear_set_aside(known: frozenset[str] | None = None) -> list[str]:
     """Delete the set-aside bridges of this network namespace (blocking: run it in a
-    thread); the names deleted."""
+    thread); the names deleted. ``known``: the interface names a dump of this start-up
+    already read; when none could be set aside, no second dump."""
+    if known is not None and not any(name.startswith(PREFIX) for name in known):
+        return []
     deleted = []
     for link in rtdump.links():
         if not is_set_aside(link):
