@@ -296,22 +296,21 @@ class NftFirewall:
             result[definition.name] = not found
         return result
 
-    def foreign_drops(self, bridges: tuple[str, ...] = ()) -> list[ForeignDrop]:
-        """Other tables' drop-policy forward/input chains (read only; for warnings)."""
+    def _all_chains(self) -> Json | None:
         with self._lock:
             rc, out, err = self._reader.json_cmd(document([{"list": {"chains": {}}}]))
         if rc != 0:
             raise Failed(f"cannot list nftables chains: {' '.join(err.split())}")
-        return find_foreign_drops(out if isinstance(out, dict) else None, bridges)
+        return out if isinstance(out, dict) else None
+
+    def foreign_drops(self, bridges: tuple[str, ...] = ()) -> list[ForeignDrop]:
+        """Other tables' drop-policy forward/input chains (read only; for warnings)."""
+        return find_foreign_drops(self._all_chains(), bridges)
 
     def foreign_blockers(self, bridges: Sequence[str]) -> dict[str, list[str]]:
         """For each bridge, other tables' drop-policy chains that block its guests, each
         described with the rule that would let them through; one listing for all."""
-        with self._lock:
-            rc, out, err = self._reader.json_cmd(document([{"list": {"chains": {}}}]))
-        if rc != 0:
-            raise Failed(f"cannot list nftables chains: {' '.join(err.split())}")
-        listing = out if isinstance(out, dict) else None
+        listing = self._all_chains()
         return {bridge: [d.describe() for d in find_foreign_drops(listing, (bridge,))]
                 for bridge in bridges}
 
