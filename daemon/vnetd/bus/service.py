@@ -16,6 +16,7 @@ from ..manager import Event, Manager, NetworkObject
 from . import writer
 from .auth import Authorizer, tag_sender
 from .interfaces import ManagerInterface, NetworkInterface, lease_struct
+from .managed_objects import ManagedObjects
 from .names import BUS_NAME, MANAGER_PATH, network_path
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class BusService:
         except Exception as exc:
             raise Failed(f"cannot connect to the system bus: {exc}") from exc
         self.bus.add_message_handler(tag_sender)
+        self.bus.add_message_handler(ManagedObjects(self._exported.items, self.bus.send).handle)
         self.auth = Authorizer(self.bus)
         self.manager_iface = ManagerInterface(self.manager, self.auth)
 
