@@ -91,15 +91,16 @@ CRASHING_WRITER = textwrap.dedent("""
     os.environ["VNETD_TEST_CRASH_AT"] = sys.argv[2]
     from pathlib import Path
     from vnetd.store import atomic_write
-    atomic_write(Path(sys.argv[1]), "NEW CONTENT " * 1000)
+    atomic_write(Path(sys.argv[1]), "NEW CONTENT " * 1000, durable=sys.argv[3] == "durable")
 """)
 
 
+@pytest.mark.parametrize("durable", ["durable", "not-durable"])
 @pytest.mark.parametrize("step", ["store-write-partial", "store-before-rename"])
-def test_crash_during_write_keeps_old_file(tmp_path: Path, step: str) -> None:
+def test_crash_during_write_keeps_old_file(tmp_path: Path, step: str, durable: str) -> None:
     target = tmp_path / "net.xml"
     atomic_write(target, "OLD CONTENT")
-    proc = subprocess.run([sys.executable, "-c", CRASHING_WRITER, str(target), step],
+    proc = subprocess.run([sys.executable, "-c", CRASHING_WRITER, str(target), step, durable],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert target.read_text() == "OLD CONTENT"
@@ -121,3 +122,31 @@ def test_write_failure_is_reported_and_leaves_no_temporary(tmp_path: Path) -> No
     with pytest.raises(Failed, match="cannot write"):
         atomic_write(directory / "x", "data")
     assert [p.name for p in directory.iterdir()] == ["x"]
+
+
+def test_definitions_are_synced_to_disk_runtime_status_is_not(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Definitions must survive a power loss; runtime status describes kernel state that
+    does not, and lives in /run: its writes skip fsync (still atomic: the crash test
+    above covers both kinds of write)."""
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    definition = NetworkDefinition(name="n1", uuid="u1", bridge=Bridge(name="vb1"))
+    store.save_definition(definition)
+    assert len(synced) == 2  # the file, then its directory
+    store.delete_definition("n1")
+    assert len(synced) == 3  # the directory
+    synced.clear()
+    status = RuntimeStatus(definition=definition, persistent=False, bridge_ifindex=3,
+                           dnsmasq_pid=None, started_at=1.0)
+    store.save_status("n1", status)
+    assert store.load_statuses()["n1"].bridge_ifindex == 3
+    store.delete_status("n1")
+    assert store.load_statuses() == {}
+    assert synced == []
