@@ -433,14 +433,20 @@ class NetlinkBridge:
         self._managed.pop(index, None)
         self._stp.forget(index)
         try:
-            # Down: no traffic, no routes through it. No addresses and renamed: the
-            # subnets and the name are free for the next network, `ip link` or anyone
-            # else when Destroy returns.
-            await self._req("link", "set", index=index, state="down")
+            # No addresses, down and renamed: no traffic and no routes through it, its
+            # subnets and its name free for the next network, `ip link` or anyone else
+            # when Destroy returns. The order is the cheap one for the other networks:
+            # each running dnsmasq (bind-dynamic) lists the interfaces again after every
+            # address or route change, 0.4 ms of CPU each, so 40 ms per change with 100
+            # networks running. Taking the bridge down first removed its routes in one
+            # such change and its addresses in a second one (84 ms of dnsmasq CPU per
+            # Destroy); addresses first, then down and rename in one request, makes the
+            # routes go with the addresses (44 ms).
             for fact in await self._addresses(index):
                 await self._req("addr", "del", index=index, address=str(fact.interface.ip),
                                 prefixlen=fact.interface.network.prefixlen)
-            await self._req("link", "set", index=index, ifname=setaside.name_for(index))
+            await self._req("link", "set", index=index, state="down",
+                            ifname=setaside.name_for(index))
         except NetlinkError as exc:
             if exc.code == errno.ENODEV:
                 return

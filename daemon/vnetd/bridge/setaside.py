@@ -1,8 +1,8 @@
 """Bridges ``NetlinkBridge.remove`` set aside for deletion, and their clean-up.
 
-remove() takes a bridge down, drops its addresses and renames it ``vdel-<ifindex in
-hex>`` before a worker thread deletes it (tens of milliseconds of kernel time, see
-``linkdel``). A daemon killed in that window leaves the renamed bridge behind; the next
+remove() drops a bridge's addresses, then takes it down and renames it ``vdel-<ifindex
+in hex>`` (one request) before a worker thread deletes it (tens of milliseconds of kernel
+time, see ``linkdel``). A daemon killed in that window leaves the renamed bridge behind; the next
 daemon start deletes it. Only down bridges with exactly such a name are touched.
 """
 
