@@ -24,7 +24,7 @@ from ..backends import DhcpDnsBackend, ExitCallback
 from ..errors import Failed
 from ..model import ForwardMode, NetworkDefinition
 from ..paths import Paths
-from . import process
+from . import hints, process
 from .config import (
     FULL_CAPS,
     DaemonSettings,
@@ -278,7 +278,7 @@ class DnsmasqSupervisor:
         while True:
             if proc.exited.done():
                 status = proc.exited.result()
-                words = process.log_tail(files.log, offset) or "no message"
+                words = hints.explain(process.log_tail(files.log, offset) or "no message")
                 raise DnsmasqStartError(
                     f"dnsmasq for network {name!r} failed to start "
                     f"(exit status {status}): {words}", status)
