@@ -177,8 +177,12 @@ class NetworkRunner:
             repaired.append("firewall")
         pid = None
         if self.dnsmasq.needed(definition):
-            if facts.dnsmasq_pid is not None and await self.dnsmasq.adopt(definition,
-                                                                          facts.dnsmasq_pid):
+            # dnsmasq binds its DHCP socket to the bridge device: a bridge made anew (another
+            # ifindex under the same name) gets no DHCP from the dnsmasq that ran before, so
+            # that one is replaced. Otherwise the running dnsmasq is kept as it is.
+            bridge_replaced = facts.bridge_ifindex not in (None, ifindex)
+            if (facts.dnsmasq_pid is not None and not bridge_replaced
+                    and await self.dnsmasq.adopt(definition, facts.dnsmasq_pid)):
                 pid = facts.dnsmasq_pid
             else:
                 pid = await self.dnsmasq.start(definition)

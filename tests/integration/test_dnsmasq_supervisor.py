@@ -335,3 +335,23 @@ def test_stop_returns_at_sigterm_and_a_restart_waits_for_the_exit(bridged: Topol
     assert driver.call(op="pid", name="itest") is None
     lib = state_dir / "lib" / "dnsmasq"
     assert not (lib / "itest.conf").exists() and not (lib / "itest.pid").exists()
+
+
+def test_adopting_the_process_it_already_watches_keeps_it(bridged: Topology,
+                                                          state_dir: Path) -> None:
+    """A drift repair adopts the network's dnsmasq again: the watched process goes on
+    serving, untouched (taking it over used to stop it first: it ended, and a
+    supervised restart followed)."""
+    client = bridged.add_guest(BRIDGE)
+    driver = Driver(bridged.host, state_dir)
+    pid = driver.call(op="start", xml=network_xml([]))
+    assert driver.call(op="adopt", xml=network_xml([]), pid=pid) is True
+    time.sleep(0.5)  # a restart comes 0.1 s after a death under this policy
+    assert alive_dnsmasq(pid)
+    assert driver.call(op="pid", name="itest") == pid
+    assert client.dhcp()  # served by the same process
+    assert dig(client.ns, "files.itest.example") == "192.168.77.5"
+    log = (state_dir / "lib" / "dnsmasq" / "itest.log").read_text()
+    assert "exiting on receipt of SIGTERM" not in log
+    driver.call(op="stop", name="itest")
+    assert not alive_dnsmasq(pid)

@@ -163,6 +163,13 @@ class DnsmasqSupervisor:
         files = self.files(name)
         if not process.is_dnsmasq_for(pid, files.conf):
             return False
+        tracked = self._procs.get(name)
+        if tracked is not None and tracked.pid == pid and not tracked.exited.done():
+            # Already watched (a drift repair checks a network this daemon runs): taking
+            # it over again would stop the tracked process first, i.e. end the very
+            # dnsmasq being adopted, and a supervised restart would follow.
+            self._definitions[name] = definition
+            return True
         try:
             pidfd = os.pidfd_open(pid)
         except ProcessLookupError:
