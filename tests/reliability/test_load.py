@@ -136,10 +136,10 @@ def _get(path: str, name: str) -> Message:
 
 def _check_kernel_matches(daemon: Daemon, topology: Topology, reported: dict[int, bool],
                           settle: float = 3.0) -> None:
-    """The kernel holds exactly what the daemon reports. A dnsmasq may be in the middle of
-    a supervised restart when the storm ends (under this much interface churn one
-    occasionally dies, as it would under libvirt): the check is repeated for ``settle``
-    seconds before a mismatch counts, and a real leak does not go away."""
+    """The kernel holds exactly what the daemon reports. The check is repeated for
+    ``settle`` seconds before a mismatch counts (a real leak does not go away): the
+    dnsmasq deaths that once needed it were vnetd's own drift repair ending the process
+    it adopted, fixed since and now asserted absent by the caller."""
     began = time.monotonic()
     while True:
         mismatches = _kernel_mismatches(daemon, topology, reported)
