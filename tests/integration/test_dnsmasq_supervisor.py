@@ -193,6 +193,14 @@ def exited(pid: int) -> bool:
         return True
 
 
+def wait_gone(pid: int, timeout: float = 5) -> None:
+    """stop() signals dnsmasq and returns; the process ends just after."""
+    stopped_at = time.monotonic()
+    while alive_dnsmasq(pid):
+        assert time.monotonic() - stopped_at < timeout, f"dnsmasq {pid} still runs after stop"
+        time.sleep(0.01)
+
+
 def alive_dnsmasq(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -273,7 +281,7 @@ def test_serves_restarts_reloads_and_outlives_parent(bridged: Topology, state_di
     assert second.call(op="adopt", xml=network_xml(hosts), pid=new_pid) is True
     assert second.call(op="pid", name="itest") == new_pid
     second.call(op="stop", name="itest")
-    assert not alive_dnsmasq(new_pid)
+    wait_gone(new_pid)
     lib = state_dir / "lib" / "dnsmasq"
     assert (lib / "itest.leases").exists()
     assert not (lib / "itest.conf").exists() and not (lib / "itest.pid").exists()
@@ -354,4 +362,4 @@ def test_adopting_the_process_it_already_watches_keeps_it(bridged: Topology,
     log = (state_dir / "lib" / "dnsmasq" / "itest.log").read_text()
     assert "exiting on receipt of SIGTERM" not in log
     driver.call(op="stop", name="itest")
-    assert not alive_dnsmasq(pid)
+    wait_gone(pid)
