@@ -133,6 +133,11 @@ def test_lifecycle_commands(daemon: Daemon, lab_file: Path, tmp_path: Path) -> N
     assert "Bridge:         vnlab0\n" in ok(daemon, "net-info", "lab")
     assert ok(daemon, "net-destroy", "lab") == "Network lab destroyed\n\n"
     assert "Active:         no\n" in ok(daemon, "net-info", "lab")
+    # By UUID too: no network has it as its name, so the call on the path the word would
+    # name finds nothing and the lookup by UUID follows, as virsh does.
+    uuid = ok(daemon, "net-uuid", "lab").strip()
+    assert ok(daemon, "net-start", uuid) == f"Network {uuid} started\n\n"
+    assert ok(daemon, "net-destroy", uuid) == f"Network {uuid} destroyed\n\n"
     assert ok(daemon, "net-undefine", "lab") == "Network lab has been undefined\n\n"
     assert ok(daemon, "net-list", "--all", "--name") == "default\n\n"
 
@@ -155,6 +160,10 @@ def test_refused_operations(daemon: Daemon, lab_file: Path, tmp_path: Path) -> N
     lines = refused(daemon, "net-info", "nosuch")
     assert lines[0] == "error: failed to get network 'nosuch'"
     assert "nosuch" in lines[1]
+    for command in ("net-start", "net-destroy", "net-undefine"):  # the quick path's words
+        lines = refused(daemon, command, "nosuch")
+        assert lines[0] == "error: failed to get network 'nosuch'", (command, lines)
+        assert "nosuch" in lines[1]
     assert refused(daemon, "net-name", "default")[0] == "error: failed to get network 'default'"
 
     bad = tmp_path / "bad.xml"
