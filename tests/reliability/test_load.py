@@ -215,4 +215,6 @@ def test_memory_stays_flat_over_500_start_stop_cycles(vnetd_daemon: Daemon) -> N
                    f"{cycles} cycles in {elapsed:.0f} s)")
     print(f"RSS over {cycles} start/stop cycles ({elapsed:.1f} s): first 100 avg {first:.1f} "
           f"MiB, last 100 avg {last:.1f} MiB ({last - first:+.2f} MiB)")
-    assert last - first < 10, f"daemon grew by {last - first:.1f} MiB"
+    # Unread netlink acknowledgements piling up in pyroute2 made this +4.4-4.8 MiB; with
+    # them gone it is +1.2-1.3 MiB (allocator state while the work never pauses).
+    assert last - first < 3, f"daemon grew by {last - first:.1f} MiB"
