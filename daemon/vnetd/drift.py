@@ -80,11 +80,14 @@ class DriftRepair:
         active = [o for o in self._active() if o.definition.mode != "open"]
         touched = (self.affected_networks(events, [o.name for o in active])
                    if self.affected_networks else None)
-        check = [o for o in active if touched is None or o.name in touched]
-        for obj in check:
+        check = []
+        for obj in active:
+            if touched is not None and obj.name not in touched:
+                continue
             if obj.lock.locked():
                 self._recheck_when_free(obj)
-        check = [o for o in check if not o.lock.locked()]
+            else:
+                check.append(obj)
         if not check:
             return
         try:

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyroute2 import AsyncIPRoute
-from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST
+from pyroute2.netlink import NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import (
     RTM_DELADDR,
@@ -150,21 +150,23 @@ class NetlinkBridge:
                 return [msg async for msg in result]
             return list(result or ())
 
+    async def _raw(self, msg: Any, msg_type: int, flags: int) -> list[Any]:
+        """A message built here (not by a pyroute2 call) on the shared socket, its whole
+        answer read, under the same lock as ``_req``."""
+        ipr = await self._sock()
+        async with self._req_lock:
+            return [m async for m in await ipr.nlm_request(msg, msg_type, flags)]
+
     async def _filtered_dump(self, msg: Any, msg_type: int) -> list[Any]:
         """A dump filtered by the kernel (strict checking honours the header fields and
         RTA_OIF/RTA_TABLE). pyroute2's own dump filters decode every object first, at
         about 0.1 ms each, which adds up with a hundred networks."""
-        ipr = await self._sock()
-        async with self._req_lock:
-            return [m async for m in await ipr.nlm_request(msg, msg_type)]
+        return await self._raw(msg, msg_type, NLM_F_REQUEST | NLM_F_DUMP)
 
     async def _send(self, what: str, msg: Any, msg_type: int) -> None:
         """A raw request (one pyroute2 has no call for), its acknowledgement awaited."""
-        ipr = await self._sock()
         try:
-            async with self._req_lock:
-                [m async for m in await ipr.nlm_request(msg, msg_type,
-                                                        NLM_F_REQUEST | NLM_F_ACK)]
+            await self._raw(msg, msg_type, NLM_F_REQUEST | NLM_F_ACK)
         except NetlinkError as exc:
             raise Failed(f"{what} failed: {_reason(exc)}") from exc
 
@@ -189,11 +191,8 @@ class NetlinkBridge:
         went to pyroute2's queue for unsolicited messages, which nothing reads on this
         socket: two per network start and stop, kept for ever (the daemon's RSS grew
         7-10 KB per start/stop cycle, linearly over 1000 cycles in the dev lab)."""
-        ipr = await self._sock()
         try:
-            async with self._req_lock:
-                msgs = [m async for m in await ipr.nlm_request(request, RTM_GETLINK,
-                                                                NLM_F_REQUEST)]
+            msgs = await self._raw(request, RTM_GETLINK, NLM_F_REQUEST)
         except NetlinkError as exc:
             if exc.code == errno.ENODEV:
                 return None

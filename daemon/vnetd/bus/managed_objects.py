@@ -50,8 +50,9 @@ class ManagedObjects:
         self._values: list[tuple[str, str, list[_Reader], list[Any]]] | None = None
         self._body: dict[str, dict[str, dict[str, Variant]]] = {}
 
-    def handle(self, msg: Message) -> Message | bool | None:
-        """A dbus-fast message handler: the reply, or None to leave the call to others."""
+    def handle(self, msg: Message) -> bool | None:
+        """A dbus-fast message handler: True once it sent the reply itself, None to leave
+        the call to others."""
         if (msg.message_type is not MessageType.METHOD_CALL
                 or msg.member != "GetManagedObjects"
                 or msg.interface != OBJECT_MANAGER_IFACE
