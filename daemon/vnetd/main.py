@@ -125,6 +125,7 @@ async def run(args: argparse.Namespace) -> int:
         await manager.shutdown()
         return 1
     log.info("stopping; running networks keep running")
+    manager.stop_lease_events()
     disconnected.cancel()
     # Calls in flight finish (and answer) first; none are taken meanwhile.
     await service.release_name()

@@ -644,10 +644,15 @@ class Manager:
                 async with lock:
                     pass
 
+    def stop_lease_events(self) -> None:
+        """First step of a daemon stop: the kernel frees the lease watch while the rest
+        of the stop runs (``LeaseWatcher.unwatch``)."""
+        self.lease_watcher.unwatch()
+
     async def shutdown(self) -> None:
         """Let go of kernel handles; running networks and their dnsmasq keep running."""
-        self.lease_watcher.stop()
         await self.runner.close()
+        self.lease_watcher.stop()  # last: see stop_lease_events
 
     def save_running_status(self, obj: NetworkObject) -> None:
         self._save_status(obj, "running")
