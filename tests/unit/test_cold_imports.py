@@ -1,6 +1,7 @@
 """What a daemon with no network loads before it answers on the bus, pinned down: not
 pyroute2, lxml and the XML layer, net-update or the bridge survey (each is imported when
-first needed), and the lazy entry points behave as what they stand for."""
+first needed), nor ctypes.util (whose find_library runs ``ldconfig``), and the lazy entry
+points behave as what they stand for."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from vnetd.netxml import format_network, parse_network
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 DEFERRED = ("pyroute2", "lxml", "vnetd.netxml", "vnetd.update", "vnetd.bridge.survey",
-            "vnetd.bridge.netlink")
+            "vnetd.bridge.netlink", "ctypes.util", "tempfile")
 
 
 def test_modules_of_a_daemon_with_no_network() -> None:
