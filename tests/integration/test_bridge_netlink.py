@@ -509,3 +509,78 @@ def test_no_answer_is_left_unread_on_the_socket(host_ns: Namespace) -> None:
         "    await b.close()\n"
         "asyncio.run(main())\n")
     assert proc.stdout.strip() == "0", proc.stdout
+
+
+ANNOUNCEMENTS = r'''
+import asyncio, json, socket, struct
+from vnetd.bridge.netlink import NetlinkBridge
+from vnetd.netxml import parse_network
+
+RTMGRP_LINK, RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE = 0x1, 0x10, 0x40
+RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 20, 24
+RTN_UNICAST, RT_SCOPE_LINK, RTA_OIF, IFF_UP = 1, 253, 4, 0x1
+xml = ("<network><name>a1</name><forward mode='nat'/><bridge name='vna1'/>"
+       "<ip address='10.203.1.1' netmask='255.255.255.0'/></network>")
+
+def oif(data, offset, end):
+    while offset + 4 <= end:
+        length, kind = struct.unpack_from("=HH", data, offset)
+        if length < 4:
+            return None
+        if kind == RTA_OIF:
+            return struct.unpack_from("=i", data, offset + 4)[0]
+        offset += (length + 3) & ~3
+    return None
+
+async def main():
+    # What a bind-dynamic dnsmasq listens to (plus links, to see the bridge go up).
+    listener = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    listener.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE))
+    listener.setblocking(False)
+    backend = NetlinkBridge()
+    index = await backend.ensure(parse_network(xml))
+    seen = []
+    while True:
+        try:
+            data = listener.recv(1 << 16)
+        except BlockingIOError:
+            break
+        offset = 0
+        while offset + 16 <= len(data):
+            length, kind = struct.unpack_from("=IH", data, offset)
+            body = offset + 16
+            if kind == RTM_NEWLINK:
+                _f, _t, idx, flags = struct.unpack_from("=BxHiI", data, body)
+                if idx == index:
+                    seen.append("link-up" if flags & IFF_UP else "link-down")
+            elif kind == RTM_NEWADDR:
+                if struct.unpack_from("=BBBBI", data, body)[4] == index:
+                    seen.append("address")
+            elif kind == RTM_NEWROUTE:
+                _fam, _dl, _sl, _tos, table, _p, scope, rtype, _fl = struct.unpack_from(
+                    "=BBBBBBBBI", data, body)
+                if (oif(data, body + 12, offset + length) == index
+                        and rtype == RTN_UNICAST and scope == RT_SCOPE_LINK):
+                    seen.append("prefix-route")
+            offset += (length + 3) & ~3
+    listener.close()
+    await backend.remove("vna1")
+    await backend.close()
+    print(json.dumps(seen))
+
+asyncio.run(main())
+'''
+
+
+def test_address_and_prefix_route_are_announced_together_after_the_bridge_is_up(
+        host_ns: Namespace) -> None:
+    """Every running dnsmasq (bind-dynamic) wakes up for each address and for each new
+    link-scope route, and lists all interfaces again: with 100 running, ~0.4 ms of CPU
+    each. With the bridge up before its address is added, the prefix route comes in
+    the same burst as the address (one wake-up each, not two)."""
+    proc = host_ns.python(ANNOUNCEMENTS, env={"PYTHONWARNINGS": "error"})
+    assert "Traceback" not in proc.stderr, proc.stderr
+    seen: list[str] = json.loads(proc.stdout.strip().splitlines()[-1])
+    relevant = [s for s in seen if s != "link-down"]
+    assert relevant[:3] == ["link-up", "address", "prefix-route"], seen
+    assert relevant.count("prefix-route") == 1 and relevant.count("address") == 1, seen

