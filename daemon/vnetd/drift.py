@@ -124,6 +124,9 @@ class DriftRepair:
     async def _foreign_loop(self) -> None:
         while True:
             active = self._active()
+            if not active:  # nothing to report on: no listing of the whole ruleset
+                await asyncio.sleep(FOREIGN_CHECK_INTERVAL)
+                continue
             try:
                 found = self.manager.runner.firewall.foreign_blockers(
                     [o.definition.bridge_name or "" for o in active])

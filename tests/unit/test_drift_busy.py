@@ -85,3 +85,25 @@ async def test_a_network_stopped_by_the_operation_is_not_checked() -> None:
     busy.lock.release()
     await asyncio.sleep(0.01)
     assert recorder.verified == [] and recorder.repaired == []
+
+
+@pytest.mark.asyncio
+async def test_foreign_rules_are_looked_for_only_while_a_network_runs() -> None:
+    drift, _recorder, idle, busy = _setup()
+    listed: list[list[str]] = []
+
+    def foreign_blockers(bridges: list[str]) -> dict[str, list[str]]:
+        listed.append(list(bridges))  # each call lists every table's chains
+        return {}
+
+    drift.manager.runner.firewall.foreign_blockers = foreign_blockers
+    idle.active = busy.active = False
+    task = asyncio.ensure_future(drift._foreign_loop())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    assert listed == []
+    idle.active = True
+    task = asyncio.ensure_future(drift._foreign_loop())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    assert len(listed) == 1
