@@ -59,6 +59,10 @@ class BridgeBackend(Protocol):
         that is exactly as ``ensure`` leaves it, reading the kernel once for all; those
         left out of ``intact`` need ``ensure``."""
 
+    async def intact(self, definitions: Sequence[NetworkDefinition]) -> dict[str, int]:
+        """Read only: network name -> ifindex of its bridge, for those whose bridge is
+        exactly as ``ensure`` leaves it (the others: missing, changed or not judged)."""
+
     async def clear_set_aside(self, known: frozenset[str] | None = None) -> list[str]:
         """Delete bridges a stop set aside and a crash left (names deleted); ``known``:
         interface names already read, to skip a dump when none qualifies."""

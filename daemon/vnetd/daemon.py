@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .backends import BridgeBackend, BridgeState, BridgeSurvey
@@ -30,9 +30,10 @@ class LazyBridge:
     """``NetlinkBridge``, imported on first use and in a worker thread.
 
     pyroute2 costs ~100 ms to import. A daemon with no running network answers on the
-    bus without it, and the drift watch that needs it next starts once the bus name is
-    taken: imported in a thread then, it no longer holds up the first calls (the event
-    loop keeps answering between the import's GIL slices)."""
+    bus without it, and does without it until a network starts; the drift watch that
+    needs it next, when networks run, starts once the bus name is taken: imported in a
+    thread then, it no longer holds up the first calls (the event loop keeps answering
+    between the import's GIL slices)."""
 
     def __init__(self) -> None:
         self._backend: NetlinkBridge | None = None
@@ -82,14 +83,20 @@ class LazyBridge:
         return BridgeSurvey({name: item.index for name, item in found.intact.items()},
                             found.interfaces)
 
+    async def intact(self, definitions: Sequence[NetworkDefinition]) -> dict[str, int]:
+        from .bridge.survey import survey
+
+        return {name: item.index for name, item in survey(definitions).intact.items()}
+
     async def clear_set_aside(self, known: frozenset[str] | None = None) -> list[str]:
         # Without pyroute2 (a plain netlink dump): a daemon start does not load it for this.
         from .bridge.setaside import clear_set_aside
 
         return await asyncio.to_thread(clear_set_aside, known)
 
-    async def watch(self, callback: Any) -> None:
-        await (await self._get()).watch(callback)
+    async def watch(self, callback: Any,
+                    ready: Callable[[], Awaitable[None] | None] | None = None) -> None:
+        await (await self._get()).watch(callback, ready)
 
     async def close(self) -> None:
         if self._backend is not None:
@@ -104,6 +111,7 @@ def build_manager(paths: Paths, firewall: NftFirewall | None = None
     manager = Manager(store, runner)
     drift = DriftRepair(manager, firewall_watch=nft_watch, affected_networks=affected_networks,
                         bridge_watch=bridge.watch)
+    manager.start_hooks.append(drift.network_started)
     return manager, drift
 
 

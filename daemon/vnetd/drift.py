@@ -12,6 +12,8 @@ Sources, none of which polls the kernel state of every network:
   vnetd does not change other tables.
 
 A repair runs under the network's lock, so it never races a start, stop or update.
+The two event sources run only once a network does (a daemon with none has no
+``nft monitor`` child and does not load pyroute2).
 """
 
 from __future__ import annotations
@@ -23,19 +25,34 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .manager import Manager, NetworkObject
 
 log = logging.getLogger(__name__)
 
-FirewallWatch = Callable[[Callable[[list[Any]], None]], Awaitable[None]]
+class FirewallWatch(Protocol):
+    """``vnetd.firewall.watch.watch``: ``started`` is set once the monitor runs."""
+
+    def __call__(self, on_burst: Callable[[list[Any]], None], *,
+                 started: asyncio.Event | None = None) -> Awaitable[None]: ...
+
+
+class BridgeWatch(Protocol):
+    """``NetlinkBridge.watch``: ``ready`` is called once its socket listens."""
+
+    def __call__(self, callback: Callable[[Any], None],
+                 ready: Callable[[], Awaitable[None] | None] | None = None
+                 ) -> Awaitable[None]: ...
+
+
 AffectedNetworks = Callable[[list[Any], Collection[str]], set[str] | None]
 """From a burst of firewall events: which of these networks they touched (None: all)."""
-BridgeWatch = Callable[[Callable[[Any], None]], Awaitable[None]]
 
 FORWARDING_KEYS = {4: "net/ipv4/ip_forward", 6: "net/ipv6/conf/all/forwarding"}
 FOREIGN_CHECK_INTERVAL = 5.0
+WATCH_START_TIMEOUT = 5.0
+SUBSCRIBE_GRACE = 0.1  # nft monitor subscribes to the kernel's events just after it runs
 
 
 class DriftRepair:
@@ -53,23 +70,79 @@ class DriftRepair:
         self._queued: set[str] = set()
         self._rechecks: set[str] = set()
         self._repair_tasks: set[asyncio.Task[None]] = set()
+        self._running = False
+        self._watching = False
         self.repairs = 0
 
     def start(self) -> None:
-        if self.firewall_watch is not None:
-            self._tasks.append(asyncio.ensure_future(self.firewall_watch(self._on_nft_burst)))
-        if self.bridge_watch is not None:
-            self._tasks.append(asyncio.ensure_future(self.bridge_watch(self._on_bridge_event)))
+        """The periodic checks start now; the kernel watches (an ``nft monitor`` process,
+        a netlink socket and pyroute2: ~4 MB of daemon memory and a process) only while
+        there is something to watch: now if a network runs, else with the first start
+        (``network_started``)."""
+        self._running = True
         self._tasks.append(asyncio.ensure_future(self._forwarding_loop()))
         self._tasks.append(asyncio.ensure_future(self._foreign_loop()))
+        if self._active():
+            self._watch(catch_up=False)
+
+    def network_started(self, obj: NetworkObject) -> None:
+        """The manager's hook for every start: the first one starts the watches."""
+        if self._running and not self._watching:
+            self._watch(catch_up=True)
+
+    def _watch(self, *, catch_up: bool) -> None:
+        self._watching = True
+        listening: list[asyncio.Event] = []
+        if self.firewall_watch is not None:
+            started = asyncio.Event()
+            listening.append(started)
+            self._tasks.append(asyncio.ensure_future(
+                self.firewall_watch(self._on_nft_burst, started=started)))
+        if self.bridge_watch is not None:
+            ready = asyncio.Event()
+            listening.append(ready)
+            self._tasks.append(asyncio.ensure_future(
+                self.bridge_watch(self._on_bridge_event, ready.set)))
+        if catch_up:
+            self._tasks.append(asyncio.ensure_future(self._catch_up(listening)))
+
+    async def _catch_up(self, listening: list[asyncio.Event]) -> None:
+        """The network that started the watches ran before they listened: what the
+        watches would have seen meanwhile (rules, bridge or address gone) is looked for
+        once they listen, in one listing of the rules and one of the links."""
+        for event in listening:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(WATCH_START_TIMEOUT):
+                    await event.wait()
+        await asyncio.sleep(SUBSCRIBE_GRACE)
+        # A network in the middle of an operation is left to it: it ends built or gone.
+        idle = [o for o in self._active() if not o.lock.locked() and o.facts is not None]
+        if not idle:
+            return
+        runner = self.manager.runner
+        try:
+            rules = runner.firewall.verify_many(
+                [o.definition for o in idle if o.definition.mode != "open"])
+            bridges = await runner.bridge.intact([o.definition for o in idle])
+        except Exception as exc:
+            log.error("cannot check the running networks: %s", exc)
+            return
+        for obj in idle:
+            assert obj.facts is not None
+            if not rules.get(obj.name, True):
+                self.schedule(obj, "nftables rules changed")
+            elif bridges.get(obj.name) != obj.facts.bridge_ifindex:
+                self.schedule(obj, f"bridge {obj.definition.bridge_name} changed")
 
     async def stop(self) -> None:
+        self._running = False
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        self._watching = False
 
     # -- triggers ---------------------------------------------------------------------
 

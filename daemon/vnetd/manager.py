@@ -152,6 +152,8 @@ class Manager:
         self.runner = runner
         self.networks: dict[str, NetworkObject] = {}
         self.listeners: list[ManagerListener] = []
+        # Called after every start (drift repair starts its watches with the first one).
+        self.start_hooks: list[Callable[[NetworkObject], None]] = []
         self._names_lock = asyncio.Lock()
         self.lease_watcher = LeaseWatcher(store.paths.dnsmasq_dir, self._lease_changed)
         self._lease_waiters: dict[tuple[str, str], list[asyncio.Future[DhcpLease]]] = {}
@@ -173,6 +175,9 @@ class Manager:
         log.info("network %s: %s", obj.name, event.name.lower())
         for listener in self.listeners:
             listener.network_event(obj, event, detail)
+        if event is Event.STARTED:
+            for hook in self.start_hooks:
+                hook(obj)
 
     def _changed(self, obj: NetworkObject, *names: str) -> None:
         for listener in self.listeners:

@@ -312,6 +312,10 @@ class NetlinkBridge:
         return BridgeSurvey({name: item.index for name, item in found.intact.items()},
                             found.interfaces)
 
+    async def intact(self, definitions: Sequence[NetworkDefinition]) -> dict[str, int]:
+        found = survey.survey(definitions, self._sysctl_root)
+        return {name: item.index for name, item in found.intact.items()}
+
     def take_over(self, bridges: Iterable[survey.Intact]) -> None:
         """Watch bridges that ``survey`` found intact, as ``ensure`` would have."""
         for item in bridges:
