@@ -3,6 +3,7 @@ autostart across daemon restarts, and the default network of a fresh install."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -107,3 +108,27 @@ def test_default_network_on_fresh_install(vnetd_daemon: Daemon, topology: Topolo
     vnetd_daemon.stop()
     vnetd_daemon.start()
     assert api.list() == []
+
+
+def _children(pid: int) -> list[str]:
+    out = subprocess.run(["ps", "--ppid", str(pid), "-o", "comm="], capture_output=True,
+                         text=True, check=False).stdout
+    return sorted(out.split())
+
+
+def test_no_helper_process_until_a_network_runs(vnetd_daemon: Daemon,
+                                                topology: Topology) -> None:
+    """The drift watches (an ``nft monitor`` child, a netlink socket) start with the
+    first running network, not before."""
+    vnetd_daemon.start("--no-default-network")
+    assert vnetd_daemon.process is not None
+    pid = vnetd_daemon.process.pid
+    api = Api(vnetd_daemon)
+    path = api.define(network_xml("idle", 12, bridge="vidle"))
+    time.sleep(1)  # the daemon has long answered; nothing more is coming
+    assert _children(pid) == []
+    api.net(path, "Start")
+    deadline = time.monotonic() + 10
+    while "nft" not in _children(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _children(pid) == ["dnsmasq", "nft"]
