@@ -1,9 +1,16 @@
-"""Pure parts of the foreign drop-policy report and of the monitor event filter."""
+"""Pure parts of the foreign drop-policy report and of the monitor's change filter."""
 
 from __future__ import annotations
 
 from vnetd.firewall.foreign import find_foreign_drops
-from vnetd.firewall.watch import concerns_vnetd
+from vnetd.firewall.rules import chain_ids
+from vnetd.firewall.watch import (
+    Change,
+    Transactions,
+    affected_networks,
+    concerns_vnetd,
+    parse_change,
+)
 
 
 def _chain(family: str, table: str, name: str, hook: str | None, policy: str = "drop",
@@ -34,13 +41,56 @@ def test_only_foreign_drop_policy_forward_and_input_chains_are_reported() -> Non
     assert find_foreign_drops(None) == []
 
 
-def test_monitor_events_of_vnetds_table_only() -> None:
-    assert concerns_vnetd({"delete": {"table": {"family": "inet", "name": "vnetd"}}})
-    assert concerns_vnetd({"delete": {"rule": {"family": "inet", "table": "vnetd",
-                                               "chain": "forward", "handle": 3}}})
-    assert concerns_vnetd({"add": {"element": {"family": "inet", "table": "vnetd",
-                                               "name": "to_bridge", "elem": []}}})
-    assert not concerns_vnetd({"add": {"table": {"family": "ip", "name": "vnetd"}}})
-    assert not concerns_vnetd({"delete": {"chain": {"family": "inet", "table": "filter",
-                                                    "name": "x"}}})
-    assert not concerns_vnetd({"metainfo": {"version": "1.0.6"}})
+def test_monitor_lines_of_vnetds_table_only() -> None:
+    def concerns(line: str) -> bool:
+        change = parse_change(line)
+        return change is not None and concerns_vnetd(change)
+
+    assert concerns("delete table inet vnetd")
+    assert concerns("delete rule inet vnetd forward handle 3")
+    assert concerns('add element inet vnetd to_bridge { "virbr0" : jump nw-default-0a1b2c3d-in }')
+    assert not concerns("add table ip vnetd")
+    assert not concerns("delete chain inet filter x")
+    assert not concerns("# new generation 7 by process 42 (nft)")
+    assert not concerns("")
+
+
+# As nft 1.0.6 prints them (`nft monitor`), names shortened.
+OURS = [
+    "add chain inet vnetd nw-net1-11111111-in",
+    "add rule inet vnetd nw-net1-11111111-in oifname \"vb1\" reject",
+    'add element inet vnetd to_bridge { "vb1" : jump nw-net1-11111111-in }',
+    "# new generation 5 by process 100 (python3)",
+]
+THEIRS = [
+    "delete rule inet vnetd nw-net1-11111111-in handle 4",
+    "delete rule inet filter forward handle 9",  # not vnetd's table
+    "# new generation 6 by process 200 (nft)",
+]
+
+
+def test_own_transactions_are_dropped_and_others_kept() -> None:
+    transactions = Transactions(ours=lambda pid: pid == 100)
+    delivered = [transactions.feed(line) for line in OURS + THEIRS]
+    assert delivered[:len(OURS)] == [[]] * len(OURS)
+    assert delivered[-1] == [Change("delete", "rule", "inet", "vnetd",
+                                    "nw-net1-11111111-in")]
+    # A transaction whose generation line names no process is someone else's.
+    assert transactions.feed("delete table inet vnetd") == []
+    assert transactions.feed("# new generation 7") == [
+        Change("delete", "table", "inet", "vnetd", "")]
+
+
+def test_affected_networks_from_changes() -> None:
+    names = ["net1", "net2"]
+    in_chain = chain_ids("net1").all()[0]
+    rule = parse_change(f"delete rule inet vnetd {in_chain} handle 4")
+    element = parse_change(f'add element inet vnetd to_bridge {{ "vb1" : jump {in_chain} }}')
+    bare = parse_change('delete element inet vnetd to_bridge { "vb1" }')
+    table = parse_change("delete table inet vnetd")
+    assert rule and element and bare and table
+    assert element.targets == (in_chain,)
+    assert affected_networks([rule], names) == {"net1"}
+    assert affected_networks([element], names) == {"net1"}
+    assert affected_networks([bare], names) is None  # no target named: look at all
+    assert affected_networks([table, rule], names) is None
