@@ -1,7 +1,8 @@
 """What a daemon with no network loads before it answers on the bus, pinned down: not
 pyroute2, lxml and the XML layer, net-update or the bridge survey (each is imported when
-first needed), nor ctypes.util (whose find_library runs ``ldconfig``), and the lazy entry
-points behave as what they stand for."""
+first needed), nor ctypes.util (whose find_library runs ``ldconfig``) or uuid, secrets
+and platform (only a define needs them), and the lazy entry points behave as what they
+stand for."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from vnetd.netxml import format_network, parse_network
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 DEFERRED = ("pyroute2", "lxml", "vnetd.netxml", "vnetd.update", "vnetd.bridge.survey",
-            "vnetd.bridge.netlink", "ctypes.util", "tempfile")
+            "vnetd.bridge.netlink", "ctypes.util", "tempfile", "uuid", "secrets", "platform")
 
 
 def test_modules_of_a_daemon_with_no_network() -> None:
