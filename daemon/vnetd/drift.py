@@ -1,15 +1,16 @@
 """Self-healing: notice when something else breaks a running network, and put it right.
 
 Sources, none of which polls the kernel state of every network:
-- nftables: ``nft -j monitor`` reports every change to vnetd's table; after a burst the
-  watcher lists the table once and repairs the networks whose rules are gone (a
-  ``nft flush ruleset``, a firewall service restart, a deleted chain);
+- nftables: ``nft monitor`` reports every change another process makes to vnetd's table;
+  after a burst the watcher lists the table once and repairs the networks whose rules
+  are gone (a ``nft flush ruleset``, a firewall service restart, a deleted chain);
 - netlink: link and address events report a bridge or one of its addresses removed;
 - forwarding: the sysctls have no change notification, so one small file read per second
   checks them (the only periodic check, and it costs microseconds);
 - foreign tables that would drop our guests' traffic (Docker's FORWARD policy DROP, ufw)
-  are looked for every few seconds and reported in the network's ``Problems`` with the fix;
-  vnetd does not change other tables.
+  are looked for when a network starts and when the monitor reports another process
+  changing another table (and once a minute, in case the monitor is gone), and reported
+  in the network's ``Problems`` with the fix; vnetd does not change other tables.
 
 A repair runs under the network's lock, so it never races a start, stop or update.
 The two event sources run only once a network does (a daemon with none has no
@@ -35,7 +36,8 @@ class FirewallWatch(Protocol):
     """``vnetd.firewall.watch.watch``: ``started`` is set once the monitor runs."""
 
     def __call__(self, on_burst: Callable[[list[Any]], None], *,
-                 started: asyncio.Event | None = None) -> Awaitable[None]: ...
+                 started: asyncio.Event | None = None,
+                 on_other_tables: Callable[[], None] | None = None) -> Awaitable[None]: ...
 
 
 class BridgeWatch(Protocol):
@@ -50,7 +52,8 @@ AffectedNetworks = Callable[[list[Any], Collection[str]], set[str] | None]
 """From a burst of firewall events: which of these networks they touched (None: all)."""
 
 FORWARDING_KEYS = {4: "net/ipv4/ip_forward", 6: "net/ipv6/conf/all/forwarding"}
-FOREIGN_CHECK_INTERVAL = 5.0
+FOREIGN_FALLBACK_INTERVAL = 60.0  # foreign rules are looked for on events; this if none
+FOREIGN_SETTLE = 0.5
 WATCH_START_TIMEOUT = 5.0
 SUBSCRIBE_GRACE = 0.1  # nft monitor subscribes to the kernel's events just after it runs
 
@@ -72,6 +75,7 @@ class DriftRepair:
         self._repair_tasks: set[asyncio.Task[None]] = set()
         self._running = False
         self._watching = False
+        self._foreign_due = asyncio.Event()
         self.repairs = 0
 
     def start(self) -> None:
@@ -80,13 +84,16 @@ class DriftRepair:
         there is something to watch: now if a network runs, else with the first start
         (``network_started``)."""
         self._running = True
+        self._foreign_due.set()
         self._tasks.append(asyncio.ensure_future(self._forwarding_loop()))
         self._tasks.append(asyncio.ensure_future(self._foreign_loop()))
         if self._active():
             self._watch(catch_up=False)
 
     def network_started(self, obj: NetworkObject) -> None:
-        """The manager's hook for every start: the first one starts the watches."""
+        """The manager's hook for every start: the first one starts the watches; each
+        has its bridge looked for in other tables' drop rules."""
+        self._foreign_due.set()
         if self._running and not self._watching:
             self._watch(catch_up=True)
 
@@ -96,8 +103,8 @@ class DriftRepair:
         if self.firewall_watch is not None:
             started = asyncio.Event()
             listening.append(started)
-            self._tasks.append(asyncio.ensure_future(
-                self.firewall_watch(self._on_nft_burst, started=started)))
+            self._tasks.append(asyncio.ensure_future(self.firewall_watch(
+                self._on_nft_burst, started=started, on_other_tables=self._foreign_due.set)))
         if self.bridge_watch is not None:
             ready = asyncio.Event()
             listening.append(ready)
@@ -196,9 +203,14 @@ class DriftRepair:
 
     async def _foreign_loop(self) -> None:
         while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FOREIGN_FALLBACK_INTERVAL):
+                    await self._foreign_due.wait()
+            # One check for a burst of starts or of another firewall's changes.
+            await asyncio.sleep(FOREIGN_SETTLE)
+            self._foreign_due.clear()
             active = self._active()
             if not active:  # nothing to report on: no listing of the whole ruleset
-                await asyncio.sleep(FOREIGN_CHECK_INTERVAL)
                 continue
             try:
                 found = self.manager.runner.firewall.foreign_blockers(
@@ -213,7 +225,6 @@ class DriftRepair:
                 for line in set(blockers) - set(obj.problems):
                     log.warning("network %s: %s", obj.name, line)
                 self.manager.set_problems(obj, others + blockers)
-            await asyncio.sleep(FOREIGN_CHECK_INTERVAL)
 
     def _recheck_when_free(self, obj: NetworkObject) -> None:
         """A start, stop or update of this network is in flight, and its own transaction

@@ -4,7 +4,6 @@ an isolated network forwards nothing; the monitor notices a flush behind vnetd's
 from __future__ import annotations
 
 import subprocess
-import time
 
 from tests.conftest import require_tools
 from tests.integration.netns import (
@@ -90,8 +89,9 @@ def test_isolated_network_forwards_nothing(topology: Topology) -> None:
 
 
 def test_watch_reports_a_flush_behind_vnetds_back(topology: Topology) -> None:
-    """Another process's change to vnetd's table is reported; the watching process's own
-    (vnetd's starts and stops) are not: they would cost a listing of the whole table."""
+    """Another process's change to vnetd's table is reported, and one to another table
+    is signalled; the watching process's own (vnetd's starts and stops) are not: they
+    would cost a listing of the whole table."""
     require_tools("nft")
     host = topology.host
     host.python(PRELUDE + "fw.apply(net(Forward()))")
@@ -103,7 +103,8 @@ async def main():
     def burst(changes):
         kinds = sorted({f'{c.verb} {c.kind}' for c in changes})
         print('burst', json.dumps(kinds), flush=True)
-    task = asyncio.create_task(watch(burst, started=started))
+    others = lambda: print('others', flush=True)
+    task = asyncio.create_task(watch(burst, started=started, on_other_tables=others))
     await started.wait()
     await asyncio.sleep(0.5)
     # This process's own transactions, from the loop's thread and from another.
@@ -129,8 +130,8 @@ asyncio.run(main())
         watcher.kill()
         _out, err = watcher.communicate(timeout=5)
         raise AssertionError(f"{first!r}: {err}")
-    host.run("nft", "add", "table", "ip", "unrelated")  # not vnetd's: no report
-    time.sleep(0.5)
+    host.run("nft", "add", "table", "ip", "unrelated")  # not vnetd's: only "others"
+    assert watcher.stdout.readline().strip() == "others"
     host.run("nft", "flush", "table", "inet", "vnetd")
     line = watcher.stdout.readline().strip()
     assert line.startswith("burst "), line

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from vnetd import drift as drift_module
 from vnetd.drift import DriftRepair
 from vnetd.manager import NetworkObject
 from vnetd.model import NetworkDefinition
@@ -88,7 +89,9 @@ async def test_a_network_stopped_by_the_operation_is_not_checked() -> None:
 
 
 @pytest.mark.asyncio
-async def test_foreign_rules_are_looked_for_only_while_a_network_runs() -> None:
+async def test_foreign_rules_are_looked_for_on_events_and_only_while_a_network_runs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(drift_module, "FOREIGN_SETTLE", 0.01)
     drift, _recorder, idle, busy = _setup()
     listed: list[list[str]] = []
 
@@ -97,13 +100,20 @@ async def test_foreign_rules_are_looked_for_only_while_a_network_runs() -> None:
         return {}
 
     drift.manager.runner.firewall.foreign_blockers = foreign_blockers
+    drift.manager.set_problems = lambda obj, problems: None
     idle.active = busy.active = False
     task = asyncio.ensure_future(drift._foreign_loop())
-    await asyncio.sleep(0.01)
-    task.cancel()
-    assert listed == []
+    drift._foreign_due.set()  # what start() does
+    await asyncio.sleep(0.05)
+    assert listed == []  # nothing runs: nothing to report on
     idle.active = True
-    task = asyncio.ensure_future(drift._foreign_loop())
-    await asyncio.sleep(0.01)
-    task.cancel()
+    drift.network_started(idle)
+    await asyncio.sleep(0.05)
     assert len(listed) == 1
+    await asyncio.sleep(0.05)
+    assert len(listed) == 1  # no polling (the fallback is a minute)
+    for _ in range(3):  # a burst of another firewall's changes: one look
+        drift._foreign_due.set()
+    await asyncio.sleep(0.05)
+    assert len(listed) == 2
+    task.cancel()

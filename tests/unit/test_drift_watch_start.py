@@ -23,8 +23,8 @@ class Watches:
         self.firewall = 0
         self.bridge = 0
 
-    async def firewall_watch(self, on_burst: Any, *, started: asyncio.Event | None = None
-                             ) -> None:
+    async def firewall_watch(self, on_burst: Any, *, started: asyncio.Event | None = None,
+                             on_other_tables: Any = None) -> None:
         self.firewall += 1
         assert started is not None
         started.set()

@@ -6,6 +6,7 @@ from vnetd.firewall.foreign import find_foreign_drops
 from vnetd.firewall.rules import chain_ids
 from vnetd.firewall.watch import (
     Change,
+    Finished,
     Transactions,
     affected_networks,
     concerns_vnetd,
@@ -71,14 +72,23 @@ THEIRS = [
 
 def test_own_transactions_are_dropped_and_others_kept() -> None:
     transactions = Transactions(ours=lambda pid: pid == 100)
-    delivered = [transactions.feed(line) for line in OURS + THEIRS]
-    assert delivered[:len(OURS)] == [[]] * len(OURS)
-    assert delivered[-1] == [Change("delete", "rule", "inet", "vnetd",
-                                    "nw-net1-11111111-in")]
+    finished = [transactions.feed(line) for line in OURS + THEIRS]
+    assert finished[:-1] == [None] * (len(OURS) + len(THEIRS) - 1)
+    assert finished[-1] == Finished(
+        [Change("delete", "rule", "inet", "vnetd", "nw-net1-11111111-in")],
+        other_tables=True)  # the rule in inet filter
     # A transaction whose generation line names no process is someone else's.
-    assert transactions.feed("delete table inet vnetd") == []
-    assert transactions.feed("# new generation 7") == [
-        Change("delete", "table", "inet", "vnetd", "")]
+    assert transactions.feed("delete table inet vnetd") is None
+    assert transactions.feed("# new generation 7") == Finished(
+        [Change("delete", "table", "inet", "vnetd", "")], other_tables=False)
+    # Only other tables: what the foreign-rule report looks at again.
+    transactions.feed("add chain ip filter FORWARD { type filter hook forward priority "
+                      "filter; policy drop; }")
+    assert transactions.feed("# new generation 8 by process 300 (iptables-nft)") == Finished(
+        [], other_tables=True)
+    # This process's own change to another table is its own business.
+    transactions.feed("add table ip mine")
+    assert transactions.feed("# new generation 9 by process 100 (python3)") is None
 
 
 def test_affected_networks_from_changes() -> None:

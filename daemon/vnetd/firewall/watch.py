@@ -4,7 +4,7 @@ A firewall service restart or `nft flush ruleset` silently removes every network
 rules (reference §5, pain point 11); libvirt notices only at its next restart. This
 runs `nft monitor` (the kernel's NFNLGRP_NFTABLES multicast group, decoded by nft
 itself) as a child process and reports each change to vnetd's table made by another
-process.
+process, and when another process changed another table (for the foreign-rule report).
 
 The monitor ends each transaction with a "# new generation N by process PID (name)"
 line. Transactions of this process (any of its threads) are dropped there: they are
@@ -24,6 +24,7 @@ import os
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Any
 
 from .rules import FAMILY, TABLE, chain_ids, is_network_chain
 
@@ -75,37 +76,53 @@ def _own_thread(pid: int) -> bool:
     return pid == os.getpid() or os.path.exists(f"/proc/self/task/{pid}")
 
 
+@dataclass(frozen=True)
+class Finished:
+    """What one transaction of another process changed."""
+
+    vnetd: list[Change]  # in vnetd's table (at most MAX_KEPT)
+    other_tables: bool  # anything in another table (what foreign-rule reports read)
+
+
 class Transactions:
-    """Feed monitor lines; get the changes of each finished transaction that another
-    process made to vnetd's table."""
+    """Feed monitor lines; get what each finished transaction of another process
+    changed."""
 
     def __init__(self, ours: Callable[[int], bool] = _own_thread) -> None:
         self._ours = ours
         self._open: list[Change] = []
+        self._open_others = False
 
-    def feed(self, line: str) -> list[Change]:
+    def feed(self, line: str) -> Finished | None:
+        """None while a transaction is open, and for one of this process."""
         generation = _GENERATION.match(line)
         if generation is None:
             change = parse_change(line)
-            if change is not None and concerns_vnetd(change) and len(self._open) < MAX_KEPT:
+            if change is not None and not concerns_vnetd(change):
+                self._open_others = True
+            elif change is not None and len(self._open) < MAX_KEPT:
                 self._open.append(change)
-            return []
-        done, self._open = self._open, []
+            return None
+        done = Finished(self._open, self._open_others)
+        self._open, self._open_others = [], False
         pid = generation.group(1)
         if pid is not None and self._ours(int(pid)):
-            return []
+            return None
         return done
 
 
 async def watch(on_burst: BurstCallback, *, quiet: float = 0.2, nft: str = "nft",
-                started: asyncio.Event | None = None, longest: float = 1.0) -> None:
+                started: asyncio.Event | None = None, longest: float = 1.0,
+                on_other_tables: Callable[[], None] | None = None) -> None:
     """Run until cancelled (or until the monitor process ends, e.g. nft is missing).
 
     ``started`` is set once the monitor process runs; the kernel subscription follows
     within milliseconds, so a caller that must not miss an event waits a moment more.
     A burst is also delivered once it has lasted ``longest`` seconds: changes that never
     pause (a busy daemon, a hostile loop) must neither delay repair for ever nor pile up
-    events in memory; at most ``MAX_KEPT`` events of a burst are kept."""
+    events in memory; at most ``MAX_KEPT`` events of a burst are kept.
+    ``on_other_tables`` is called once per burst in which another process changed
+    another table (Docker, ufw, firewalld: where foreign drop rules come from)."""
     proc = await asyncio.create_subprocess_exec(
         nft, "monitor", stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL, stdin=asyncio.subprocess.DEVNULL,
@@ -115,11 +132,13 @@ async def watch(on_burst: BurstCallback, *, quiet: float = 0.2, nft: str = "nft"
         started.set()
     transactions = Transactions()
     burst: list[Change] = []
+    others = False  # another table changed in this burst
     loop = asyncio.get_running_loop()
     ends = 0.0  # when the current burst is delivered even without a pause
     try:
         while True:
-            timeout = max(0.0, min(quiet, ends - loop.time())) if burst else None
+            waiting = bool(burst) or others
+            timeout = max(0.0, min(quiet, ends - loop.time())) if waiting else None
             try:
                 # Not asyncio.wait_for: on Python 3.11 a cancellation that arrives as the
                 # line does is lost, and under a stream of events the watch (and a
@@ -127,18 +146,23 @@ async def watch(on_burst: BurstCallback, *, quiet: float = 0.2, nft: str = "nft"
                 async with asyncio.timeout(timeout):
                     line = await proc.stdout.readline()
             except TimeoutError:
-                _deliver(on_burst, burst)
-                burst = []
+                if burst:
+                    _safely(on_burst, burst)
+                if others and on_other_tables is not None:
+                    _safely(on_other_tables)
+                burst, others = [], False
                 continue
             if not line:
                 break
-            changes = transactions.feed(line.decode(errors="replace"))
-            if changes:
-                if not burst:
-                    ends = loop.time() + longest
-                burst.extend(changes[: MAX_KEPT - len(burst)])
+            finished = transactions.feed(line.decode(errors="replace"))
+            if finished is None or not (finished.vnetd or finished.other_tables):
+                continue
+            if not waiting:
+                ends = loop.time() + longest
+            burst.extend(finished.vnetd[: MAX_KEPT - len(burst)])
+            others = others or finished.other_tables
         if burst:
-            _deliver(on_burst, burst)
+            _safely(on_burst, burst)
     finally:
         # SIGKILL at once: the monitor has nothing to save, and a daemon stopping must
         # not wait for it (it only reads events, so no change can be cut in half).
@@ -148,9 +172,9 @@ async def watch(on_burst: BurstCallback, *, quiet: float = 0.2, nft: str = "nft"
             await proc.wait()
 
 
-def _deliver(on_burst: BurstCallback, burst: list[Change]) -> None:
+def _safely(callback: Callable[..., None], *args: Any) -> None:
     try:
-        on_burst(burst)
+        callback(*args)
     except Exception:  # a failing callback must not end the watch
         log.exception("firewall change callback failed")
 
