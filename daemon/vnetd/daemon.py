@@ -80,13 +80,12 @@ class LazyBridge:
 
         found = survey(definitions)
         self._handover.extend(found.intact.values())
-        return BridgeSurvey({name: item.index for name, item in found.intact.items()},
-                            found.interfaces)
+        return BridgeSurvey(found.indexes, found.interfaces)
 
     async def intact(self, definitions: Sequence[NetworkDefinition]) -> dict[str, int]:
         from .bridge.survey import survey
 
-        return {name: item.index for name, item in survey(definitions).intact.items()}
+        return survey(definitions).indexes
 
     async def clear_set_aside(self, known: frozenset[str] | None = None) -> list[str]:
         # Without pyroute2 (a plain netlink dump): a daemon start does not load it for this.

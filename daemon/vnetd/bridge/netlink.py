@@ -309,12 +309,10 @@ class NetlinkBridge:
         left out of the answer, for ``ensure`` to repair or refuse."""
         found = survey.survey(definitions, self._sysctl_root)
         self.take_over(found.intact.values())
-        return BridgeSurvey({name: item.index for name, item in found.intact.items()},
-                            found.interfaces)
+        return BridgeSurvey(found.indexes, found.interfaces)
 
     async def intact(self, definitions: Sequence[NetworkDefinition]) -> dict[str, int]:
-        found = survey.survey(definitions, self._sysctl_root)
-        return {name: item.index for name, item in found.intact.items()}
+        return survey.survey(definitions, self._sysctl_root).indexes
 
     def take_over(self, bridges: Iterable[survey.Intact]) -> None:
         """Watch bridges that ``survey`` found intact, as ``ensure`` would have."""

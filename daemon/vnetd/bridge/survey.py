@@ -62,6 +62,11 @@ class Survey:
     intact: dict[str, Intact]  # by network name
     interfaces: frozenset[str]  # every interface name in the namespace
 
+    @property
+    def indexes(self) -> dict[str, int]:
+        """Network name -> ifindex of its intact bridge."""
+        return {name: item.index for name, item in self.intact.items()}
+
 
 def survey(definitions: Sequence[NetworkDefinition],
            sysctl_root: Path = Path("/proc/sys")) -> Survey:
