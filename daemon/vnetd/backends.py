@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .model import NetworkDefinition
+
+if TYPE_CHECKING:
+    from .firewall.foreign import ForeignDrop
 
 
 @dataclass(frozen=True)
@@ -93,9 +96,9 @@ class FirewallBackend(Protocol):
         """``verify_many`` and ``installed_networks`` from one reading of the kernel's
         state (daemon start); safe to call from a worker thread."""
 
-    def foreign_blockers(self, bridges: Sequence[str]) -> dict[str, list[str]]:
-        """Per bridge: rules outside vnetd's control that drop its guests' traffic, each
-        described with its fix (reported, never changed)."""
+    def foreign_drops(self) -> list[ForeignDrop]:
+        """Chains outside vnetd's control that drop what they do not accept, so also
+        guests' traffic (reported with their fix, never changed); one listing."""
 
 
 ExitCallback = Callable[[str, int | None], None]

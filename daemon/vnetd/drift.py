@@ -8,9 +8,10 @@ Sources, none of which polls the kernel state of every network:
 - forwarding: the sysctls have no change notification, so one small file read per second
   checks them (the only periodic check, and it costs microseconds);
 - foreign tables that would drop our guests' traffic (Docker's FORWARD policy DROP, ufw)
-  are looked for when a network starts and when the monitor reports another process
-  changing another table (and once a minute, in case the monitor is gone), and reported
-  in the network's ``Problems`` with the fix; vnetd does not change other tables.
+  are listed when the monitor starts or reports another process changing another table
+  (and once a minute, in case the monitor is gone), and reported in each running
+  network's ``Problems`` with the fix, a starting network's from the last listing;
+  vnetd does not change other tables.
 
 A repair runs under the network's lock, so it never races a start, stop or update.
 The two event sources run only once a network does (a daemon with none has no
@@ -26,9 +27,12 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .manager import Manager, NetworkObject
+
+if TYPE_CHECKING:
+    from .firewall.foreign import ForeignDrop
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +80,11 @@ class DriftRepair:
         self._running = False
         self._watching = False
         self._foreign_due = asyncio.Event()
+        # Other tables' drop chains, as last listed; listed again only when they may
+        # have changed. With 100 networks a listing is ~2 ms of libnftables (every chain
+        # of vnetd's table comes with it), once per start before this.
+        self._foreign: list[ForeignDrop] = []
+        self._foreign_stale = True
         self.repairs = 0
 
     def start(self) -> None:
@@ -92,19 +101,23 @@ class DriftRepair:
 
     def network_started(self, obj: NetworkObject) -> None:
         """The manager's hook for every start: the first one starts the watches; each
-        has its bridge looked for in other tables' drop rules."""
+        has its bridge looked for in other tables' drop rules (as last listed)."""
         self._foreign_due.set()
         if self._running and not self._watching:
             self._watch(catch_up=True)
 
     def _watch(self, *, catch_up: bool) -> None:
         self._watching = True
+        # Nothing reported other tables' changes until now. The listing comes
+        # FOREIGN_SETTLE after this, when the monitor, which runs in milliseconds,
+        # reports changes made after it (and the minute's fallback catches any miss).
+        self._foreign_stale = True
         listening: list[asyncio.Event] = []
         if self.firewall_watch is not None:
             started = asyncio.Event()
             listening.append(started)
             self._tasks.append(asyncio.ensure_future(self.firewall_watch(
-                self._on_nft_burst, started=started, on_other_tables=self._foreign_due.set)))
+                self._on_nft_burst, started=started, on_other_tables=self._other_tables)))
         if self.bridge_watch is not None:
             ready = asyncio.Event()
             listening.append(ready)
@@ -201,26 +214,33 @@ class DriftRepair:
         except OSError:
             return None
 
+    def _other_tables(self) -> None:
+        self._foreign_stale = True
+        self._foreign_due.set()
+
     async def _foreign_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
+            try:
                 async with asyncio.timeout(FOREIGN_FALLBACK_INTERVAL):
                     await self._foreign_due.wait()
+            except TimeoutError:
+                self._foreign_stale = True
             # One check for a burst of starts or of another firewall's changes.
             await asyncio.sleep(FOREIGN_SETTLE)
             self._foreign_due.clear()
             active = self._active()
             if not active:  # nothing to report on: no listing of the whole ruleset
                 continue
-            try:
-                found = self.manager.runner.firewall.foreign_blockers(
-                    [o.definition.bridge_name or "" for o in active])
-            except Exception as exc:
-                log.debug("foreign rule check failed: %s", exc)
-                found = {}
+            if self._foreign_stale:
+                self._foreign_stale = False
+                try:
+                    self._foreign = self.manager.runner.firewall.foreign_drops()
+                except Exception as exc:
+                    log.debug("foreign rule check failed: %s", exc)
+                    self._foreign, self._foreign_stale = [], True
             for obj in active:
-                blockers = tuple(f"firewall: {text}" for text in
-                                 found.get(obj.definition.bridge_name or "", []))
+                bridge = (obj.definition.bridge_name or "",)
+                blockers = tuple(f"firewall: {drop.describe(bridge)}" for drop in self._foreign)
                 others = tuple(p for p in obj.problems if not p.startswith("firewall:"))
                 for line in set(blockers) - set(obj.problems):
                     log.warning("network %s: %s", obj.name, line)

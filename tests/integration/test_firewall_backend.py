@@ -193,8 +193,8 @@ table inet strict {
 """)
     before = listing(ns, "table", "inet", "strict")
     out = fw(ns, "fw.apply(CASES['nat']); "
-                 "[print(f.hook, f.table, f.chain, '|', f.fix) "
-                 "for f in fw.foreign_drops(('virbr0',))]")
+                 "[print(f.hook, f.table, f.chain, '|', f.fix(('virbr0',))) "
+                 "for f in fw.foreign_drops()]")
     lines = sorted(out.strip().splitlines())
     assert [line.split("|")[0].split() for line in lines] == [["forward", "strict", "fw"],
                                                              ["input", "strict", "inp"]]

@@ -13,8 +13,9 @@ import pytest
 
 from vnetd import drift as drift_module
 from vnetd.drift import DriftRepair
+from vnetd.firewall.foreign import ForeignDrop
 from vnetd.manager import NetworkObject
-from vnetd.model import NetworkDefinition
+from vnetd.model import Bridge, NetworkDefinition
 from vnetd.runner import RuntimeFacts
 
 
@@ -89,31 +90,48 @@ async def test_a_network_stopped_by_the_operation_is_not_checked() -> None:
 
 
 @pytest.mark.asyncio
-async def test_foreign_rules_are_looked_for_on_events_and_only_while_a_network_runs(
+async def test_foreign_rules_are_listed_when_they_may_have_changed_and_only_while_a_network_runs(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(drift_module, "FOREIGN_SETTLE", 0.01)
     drift, _recorder, idle, busy = _setup()
-    listed: list[list[str]] = []
+    idle.definition = NetworkDefinition(name="idle", bridge=Bridge(name="vnb1"))
+    busy.definition = NetworkDefinition(name="busy", bridge=Bridge(name="vnb2"))
+    listings = 0
+    docker = ForeignDrop("ip", "filter", "FORWARD", "forward", 0)
 
-    def foreign_blockers(bridges: list[str]) -> dict[str, list[str]]:
-        listed.append(list(bridges))  # each call lists every table's chains
-        return {}
+    def foreign_drops() -> list[ForeignDrop]:
+        nonlocal listings
+        listings += 1  # each call lists every table's chains
+        return [docker]
 
-    drift.manager.runner.firewall.foreign_blockers = foreign_blockers
-    drift.manager.set_problems = lambda obj, problems: None
+    problems: dict[str, tuple[str, ...]] = {}
+
+    def set_problems(obj: NetworkObject, found: tuple[str, ...]) -> None:
+        obj.problems = found
+        problems[obj.name] = found
+
+    drift.manager.runner.firewall.foreign_drops = foreign_drops
+    drift.manager.set_problems = set_problems
     idle.active = busy.active = False
     task = asyncio.ensure_future(drift._foreign_loop())
     drift._foreign_due.set()  # what start() does
     await asyncio.sleep(0.05)
-    assert listed == []  # nothing runs: nothing to report on
+    assert listings == 0  # nothing runs: nothing to report on
     idle.active = True
     drift.network_started(idle)
     await asyncio.sleep(0.05)
-    assert len(listed) == 1
+    assert listings == 1
+    assert problems["idle"] == (f"firewall: {docker.describe(('vnb1',))}",)
     await asyncio.sleep(0.05)
-    assert len(listed) == 1  # no polling (the fallback is a minute)
-    for _ in range(3):  # a burst of another firewall's changes: one look
-        drift._foreign_due.set()
+    assert listings == 1  # no polling (the fallback is a minute)
+    # Another start: nothing changed in other tables, the last listing answers for it.
+    busy.active = True
+    drift.network_started(busy)
     await asyncio.sleep(0.05)
-    assert len(listed) == 2
+    assert listings == 1
+    assert problems["busy"] == (f"firewall: {docker.describe(('vnb2',))}",)
+    for _ in range(3):  # a burst of another firewall's changes: one listing
+        drift._other_tables()
+    await asyncio.sleep(0.05)
+    assert listings == 2
     task.cancel()

@@ -69,7 +69,7 @@ def _setup(*active: bool) -> tuple[DriftRepair, Watches, list[NetworkObject], li
     manager: Any = SimpleNamespace(
         networks={o.name: o for o in networks},
         runner=SimpleNamespace(
-            firewall=SimpleNamespace(foreign_blockers=lambda b: {},
+            firewall=SimpleNamespace(foreign_drops=lambda: [],
                                      verify_many=kernel.verify_many),
             bridge=SimpleNamespace(intact=kernel.intact), repair=repair),
         save_running_status=lambda obj: None, notify_repaired=lambda obj, parts: None)

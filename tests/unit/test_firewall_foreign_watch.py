@@ -33,11 +33,13 @@ def test_only_foreign_drop_policy_forward_and_input_chains_are_reported() -> Non
         _chain("bridge", "br", "forward", "forward"),            # not routed traffic
         _chain("inet", "filter", "regular", None),
     ]}
-    found = find_foreign_drops(listing, ("virbr0", "virbr1"))
+    found = find_foreign_drops(listing)
     assert [(f.family, f.table, f.chain, f.hook, f.priority) for f in found] == [
         ("inet", "filter", "forward", "forward", 0), ("ip", "ufw", "input", "input", -10)]
-    assert '{ "virbr0", "virbr1" }' in found[0].fix
-    assert "nft insert rule ip ufw input" in found[1].fix
+    assert '{ "virbr0", "virbr1" }' in found[0].fix(("virbr0", "virbr1"))
+    assert "nft insert rule ip ufw input" in found[1].fix()
+    # One listing serves every bridge: the fix names the bridge it is asked for.
+    assert 'iifname "vnb7" udp dport' in found[1].describe(("vnb7",))
     assert "drops by default" in found[1].describe()
     assert find_foreign_drops(None) == []
 

@@ -10,6 +10,7 @@ import pytest
 from vnetd.backends import BridgeState
 from vnetd.dnsmasq.supervisor import DnsmasqStartError
 from vnetd.errors import Conflict, Failed, InvalidArgument, NotSupported, VnetdError
+from vnetd.firewall.foreign import ForeignDrop
 from vnetd.model import Bridge, IpConfig, NetworkDefinition
 from vnetd.runner import NetworkRunner
 
@@ -72,8 +73,8 @@ class FakeFirewall:
     def installed_networks(self) -> set[str]:
         return set()
 
-    def foreign_blockers(self, bridges: Sequence[str]) -> dict[str, list[str]]:
-        return {}
+    def foreign_drops(self) -> list[ForeignDrop]:
+        return []
 
 
 class FakeDnsmasq:

@@ -23,11 +23,15 @@ class ForeignDrop:
     chain: str
     hook: str
     priority: int
-    fix: str
 
-    def describe(self) -> str:
+    def fix(self, bridges: tuple[str, ...] = ()) -> str:
+        """The rules that would let ``bridges``' guests through (``virbr0`` if none)."""
+        return _fix(self.family, self.table, self.chain, self.hook, bridges)
+
+    def describe(self, bridges: tuple[str, ...] = ()) -> str:
         return (f"chain {self.chain} in table {self.family} {self.table} "
-                f"(hook {self.hook}, priority {self.priority}) drops by default: {self.fix}")
+                f"(hook {self.hook}, priority {self.priority}) drops by default: "
+                f"{self.fix(bridges)}")
 
 
 def _fix(family: str, table: str, chain: str, hook: str, bridges: tuple[str, ...]) -> str:
@@ -44,11 +48,9 @@ def _fix(family: str, table: str, chain: str, hook: str, bridges: tuple[str, ...
             f"and `nft insert rule {where} iifname {bridge_set} tcp dport 53 accept`")
 
 
-def find_foreign_drops(listing: Json | None, bridges: tuple[str, ...] = ()) -> list[ForeignDrop]:
-    """Drop-policy forward/input base chains in tables other than ``inet vnetd``.
-
-    ``listing`` is `nft -j list chains` (or `list ruleset`) output; ``bridges`` only
-    makes the suggested fix concrete."""
+def find_foreign_drops(listing: Json | None) -> list[ForeignDrop]:
+    """Drop-policy forward/input base chains in tables other than ``inet vnetd``, from
+    `nft -j list chains` (or `list ruleset`) output; the same for every bridge."""
     found: list[ForeignDrop] = []
     for item in (listing or {}).get("nftables", []):
         chain: dict[str, Any] | None = item.get("chain")
@@ -60,7 +62,6 @@ def find_foreign_drops(listing: Json | None, bridges: tuple[str, ...] = ()) -> l
             continue  # bridge/arp/netdev tables do not see routed IP traffic
         if chain.get("policy") != "drop":
             continue
-        family, table, name, hook = chain["family"], chain["table"], chain["name"], chain["hook"]
-        found.append(ForeignDrop(family, table, name, hook, int(chain.get("prio", 0)),
-                                 _fix(family, table, name, hook, bridges)))
+        found.append(ForeignDrop(chain["family"], chain["table"], chain["name"],
+                                 chain["hook"], int(chain.get("prio", 0))))
     return found

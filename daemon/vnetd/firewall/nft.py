@@ -303,16 +303,9 @@ class NftFirewall:
             raise Failed(f"cannot list nftables chains: {' '.join(err.split())}")
         return out if isinstance(out, dict) else None
 
-    def foreign_drops(self, bridges: tuple[str, ...] = ()) -> list[ForeignDrop]:
+    def foreign_drops(self) -> list[ForeignDrop]:
         """Other tables' drop-policy forward/input chains (read only; for warnings)."""
-        return find_foreign_drops(self._all_chains(), bridges)
-
-    def foreign_blockers(self, bridges: Sequence[str]) -> dict[str, list[str]]:
-        """For each bridge, other tables' drop-policy chains that block its guests, each
-        described with the rule that would let them through; one listing for all."""
-        listing = self._all_chains()
-        return {bridge: [d.describe() for d in find_foreign_drops(listing, (bridge,))]
-                for bridge in bridges}
+        return find_foreign_drops(self._all_chains())
 
     def installed_networks(self) -> set[str]:
         with self._lock:
