@@ -158,11 +158,15 @@ class Bench:
         return (returned - began) * 1000, (done - began) * 1000
 
     def phase_cold(self) -> None:
-        log(f"{self.side.label}: cold start")
-        began = time.perf_counter()
-        self.side.start_daemon()
-        self.side.wait_ready()
-        self.rec.add("cold_start", (time.perf_counter() - began) * 1000)
+        log(f"{self.side.label}: {self.cfg.reps} x cold start")
+        for rep in range(self.cfg.reps):
+            if rep:
+                self.side.stop_daemon()
+                time.sleep(0.2)
+            began = time.perf_counter()
+            self.side.start_daemon()
+            self.side.wait_ready()
+            self.rec.add("cold_start", (time.perf_counter() - began) * 1000)
         time.sleep(1.0)
         self.rec.add("rss_idle", (procinfo.status_kb(self.side.daemon_pid()) or 0) / 1024)
         for _ in range(self.cfg.reps):
