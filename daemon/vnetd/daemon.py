@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .backends import BridgeBackend, BridgeState, BridgeSurvey
@@ -16,7 +17,7 @@ from .firewall.watch import affected_networks
 from .firewall.watch import watch as nft_watch
 from .manager import Manager
 from .model import NetworkDefinition
-from .paths import Paths
+from .paths import DEFAULT_RESOLV_CONF, Paths
 from .runner import NetworkRunner
 from .store import Store
 from .threads import in_daemon_thread
@@ -102,11 +103,12 @@ class LazyBridge:
             await self._backend.close()
 
 
-def build_manager(paths: Paths, firewall: NftFirewall | None = None
-                  ) -> tuple[Manager, DriftRepair]:
+def build_manager(paths: Paths, firewall: NftFirewall | None = None, *,
+                  resolv_conf: Path = DEFAULT_RESOLV_CONF) -> tuple[Manager, DriftRepair]:
     store = Store(paths, parse_network, format_network)
     bridge = LazyBridge()
-    runner = NetworkRunner(bridge, firewall or NftFirewall(), DnsmasqSupervisor(paths))
+    runner = NetworkRunner(bridge, firewall or NftFirewall(),
+                           DnsmasqSupervisor(paths, resolv_conf=resolv_conf))
     manager = Manager(store, runner)
     drift = DriftRepair(manager, firewall_watch=nft_watch, affected_networks=affected_networks,
                         bridge_watch=bridge.watch)

@@ -18,7 +18,13 @@ from pathlib import Path
 from . import __version__
 from .errors import VnetdError
 from .laps import Laps
-from .paths import DEFAULT_CONFIG_DIR, DEFAULT_RUN_DIR, DEFAULT_STATE_DIR, Paths
+from .paths import (
+    DEFAULT_CONFIG_DIR,
+    DEFAULT_RESOLV_CONF,
+    DEFAULT_RUN_DIR,
+    DEFAULT_STATE_DIR,
+    Paths,
+)
 
 log = logging.getLogger("vnetd")
 
@@ -32,6 +38,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="runtime status of running networks (default %(default)s)")
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
                         help="dnsmasq files and leases (default %(default)s)")
+    parser.add_argument("--resolv-conf", type=Path, default=DEFAULT_RESOLV_CONF,
+                        help="where the upstream DNS servers of networks that forward DNS "
+                             "are read (default %(default)s)")
     parser.add_argument("--no-default-network", action="store_true",
                         help="do not define the 'default' network on a fresh install")
     parser.add_argument("--no-autostart", action="store_true", help=argparse.SUPPRESS)
@@ -88,7 +97,7 @@ async def run(args: argparse.Namespace) -> int:
     from .daemon import build_manager
 
     paths = Paths(config_dir=args.config_dir, run_dir=args.run_dir, state_dir=args.state_dir)
-    manager, drift = build_manager(paths, firewall)
+    manager, drift = build_manager(paths, firewall, resolv_conf=args.resolv_conf)
     service = BusService(manager, os.environ.get("DBUS_SYSTEM_BUS_ADDRESS"))
     laps("imports")
     stop = asyncio.Event()

@@ -8,6 +8,7 @@ from pathlib import Path
 DEFAULT_CONFIG_DIR = Path("/etc/vnetd")
 DEFAULT_RUN_DIR = Path("/run/vnetd")
 DEFAULT_STATE_DIR = Path("/var/lib/vnetd")
+DEFAULT_RESOLV_CONF = Path("/etc/resolv.conf")  # the host's DNS servers (dnsmasq/upstream.py)
 
 
 @dataclass(frozen=True)

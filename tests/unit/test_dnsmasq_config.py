@@ -6,6 +6,7 @@ Regenerate after a deliberate change with ``VNETD_UPDATE_GOLDEN=1`` and review t
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ from vnetd.paths import Paths
 
 GOLDEN = Path(__file__).parent / "golden" / "dnsmasq"
 PATHS = Paths(state_dir=Path("/var/lib/vnetd"))
-DAEMON = DaemonSettings(user="dnsmasq")
+DAEMON = DaemonSettings(user="dnsmasq", servers_file=PATHS.dnsmasq_dir / "upstream.servers")
 
 V4_DHCP = IpConfig(
     address="192.168.122.1", netmask="255.255.255.0",
@@ -149,6 +150,36 @@ def test_daemon_section_runs_unprivileged_with_own_lease_file() -> None:
     assert "no-ping" in lines
     assert "no-hosts" in lines
     assert not any(line.startswith("dhcp-script") for line in lines)
+
+
+@pytest.mark.parametrize(("case", "reads"), [
+    ("nat", True), ("route", True), ("open", True), ("netboot", True), ("ipv6", True),
+    ("isolated-mtu", False),  # libvirt's part says no-resolv: nothing forwarded
+    ("dns", False),           # a forwarder without a domain: libvirt's no-resolv
+    ("options", False),       # DNS off (port=0)
+])
+def test_upstream_servers_come_from_vnetds_file_instead_of_resolv_conf(case: str,
+                                                                       reads: bool) -> None:
+    definition = CASES[case]
+    files = DnsmasqFiles.for_network(PATHS, definition.name)
+    plain = render_config(definition, files)
+    section = render_config(definition, files, daemon=DAEMON).split(DAEMON_SECTION_MARKER)[1]
+    lines = section.strip().splitlines()
+    upstream = ["no-resolv", "servers-file=/var/lib/vnetd/dnsmasq/upstream.servers"]
+    if reads:  # this dnsmasq would read resolv.conf (and hold an inotify instance for it)
+        assert "no-resolv" not in plain.splitlines()
+        assert lines[:2] == upstream
+    else:
+        assert not any(line.startswith("servers-file=") for line in lines)
+    # Without the file (no daemon section setting): dnsmasq reads resolv.conf as before.
+    bare = render_config(definition, files, daemon=DaemonSettings(user="dnsmasq"))
+    assert "servers-file=" not in bare
+
+
+def test_own_resolv_file_option_is_left_to_dnsmasq() -> None:
+    definition = replace(CASES["nat"], dnsmasq_options=("resolv-file=/etc/my-resolv",))
+    conf = render_config(definition, DnsmasqFiles.for_network(PATHS, "nat"), daemon=DAEMON)
+    assert "servers-file=" not in conf and "no-resolv" not in conf.splitlines()
 
 
 def test_files_derive_from_paths() -> None:

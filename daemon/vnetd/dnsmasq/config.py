@@ -69,6 +69,8 @@ class DaemonSettings:
     """The extra section of a dnsmasq that vnetd runs itself."""
 
     user: str
+    #: Upstream DNS servers (``upstream.py``) for a dnsmasq that would read resolv.conf.
+    servers_file: Path | None = None
 
 
 def dhcp_ip(definition: NetworkDefinition, version: int) -> IpConfig | None:
@@ -167,7 +169,11 @@ def render_config(definition: NetworkDefinition, files: DnsmasqFiles, *,
         lines += [f"dhcp-range={_ip_address(ip)},ra-only" for ip in d.ips_of(6)]
     lines += [values.text(opt, "dnsmasq:option value") for opt in d.dnsmasq_options]
     if daemon is not None:
-        lines += _daemon_lines(files, daemon)
+        # Whether this dnsmasq would read resolv.conf: it forwards (port not 0) and no
+        # line, libvirt's or the definition's own dnsmasq:options, said otherwise.
+        reads_resolv = want_dns and not any(line == "no-resolv" or line.startswith(
+            "resolv-file=") for line in lines)
+        lines += _daemon_lines(files, daemon, reads_resolv=reads_resolv)
     return "\n".join(lines) + "\n"
 
 
@@ -235,9 +241,18 @@ def _srv_line(srv: DnsSrv) -> str:
     return line
 
 
-def _daemon_lines(files: DnsmasqFiles, daemon: DaemonSettings) -> list[str]:
+def _daemon_lines(files: DnsmasqFiles, daemon: DaemonSettings, *,
+                  reads_resolv: bool) -> list[str]:
+    upstream: list[str] = []
+    if reads_resolv and daemon.servers_file is not None:
+        # resolv.conf's nameservers from vnetd's file instead of from resolv.conf:
+        # a dnsmasq that reads resolv.conf itself holds an inotify instance, and the
+        # per-user limit on those capped a host at ~126 networks (upstream.py).
+        upstream = ["no-resolv",
+                    f"servers-file={values.path(str(daemon.servers_file), 'servers file')}"]
     return [
         DAEMON_SECTION_MARKER,
+        *upstream,
         f"pid-file={values.path(str(files.pid), 'pid file path')}",
         # dnsmasq keeps the leases itself (no libvirt leaseshelper); the file is ours and
         # is kept across dnsmasq and daemon restarts, so guests keep their addresses.

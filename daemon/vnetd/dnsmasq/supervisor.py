@@ -23,7 +23,7 @@ from pathlib import Path
 from ..backends import DhcpDnsBackend, ExitCallback
 from ..errors import Failed
 from ..model import ForwardMode, NetworkDefinition
-from ..paths import Paths
+from ..paths import DEFAULT_RESOLV_CONF, Paths
 from . import hints, process
 from .config import (
     FULL_CAPS,
@@ -35,11 +35,14 @@ from .config import (
     render_config,
     render_hostsfile,
 )
+from .upstream import SERVERS_FILE_NAME, UpstreamServers
 
 log = logging.getLogger(__name__)
 
 RestartCallbackType = Callable[[str, int], None]
 """Called with (network name, new pid) after an automatic restart."""
+
+UPSTREAM_POLL = 1.0  # seconds between looks at resolv.conf (one stat) while dnsmasq runs
 
 _NO_DNSMASQ_MODES = frozenset({ForwardMode.BRIDGE, ForwardMode.PRIVATE, ForwardMode.VEPA,
                                ForwardMode.PASSTHROUGH, ForwardMode.HOSTDEV})
@@ -76,8 +79,11 @@ class _Proc:
 class DnsmasqSupervisor:
     def __init__(self, paths: Paths, *, binary: str | None = None, user: str | None = None,
                  caps: DnsmasqCaps = FULL_CAPS, policy: RestartPolicy | None = None,
-                 start_timeout: float = 10.0, stop_timeout: float = 3.0) -> None:
+                 start_timeout: float = 10.0, stop_timeout: float = 3.0,
+                 resolv_conf: Path = DEFAULT_RESOLV_CONF) -> None:
         self._paths = paths
+        self._upstream = UpstreamServers(resolv_conf, paths.dnsmasq_dir / SERVERS_FILE_NAME)
+        self._upstream_task: asyncio.Task[None] | None = None
         self._binary = binary
         self._user = user
         self._caps = caps
@@ -208,6 +214,8 @@ class DnsmasqSupervisor:
     def close(self) -> None:
         """Stop watching (daemon shutdown); the dnsmasq processes keep running, and those
         a stop() signalled end on their own."""
+        if self._upstream_task is not None:
+            self._upstream_task.cancel()
         for task in self._restarts.values():
             task.cancel()
         self._restarts.clear()
@@ -228,7 +236,7 @@ class DnsmasqSupervisor:
     def _settings(self) -> DaemonSettings:
         if self._user is None:
             self._user = process.default_user()
-        return DaemonSettings(user=self._user)
+        return DaemonSettings(user=self._user, servers_file=self._upstream.servers_file)
 
     def _render(self, definition: NetworkDefinition, files: DnsmasqFiles) -> dict[Path, str]:
         """Every file's text, rendered before anything is touched."""
@@ -242,6 +250,8 @@ class DnsmasqSupervisor:
     def _write(self, texts: dict[Path, str], files: DnsmasqFiles) -> None:
         files.conf.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         process.check_reachable(files.hostsfile, self._settings().user)
+        if self._upstream.ensure():
+            self._reread_upstream()
         for path, text in texts.items():
             process.write_atomic(path, text, 0o644)
 
@@ -361,6 +371,27 @@ class DnsmasqSupervisor:
 
     def _track(self, name: str, proc: _Proc) -> None:
         self._procs[name] = proc
+        if self._upstream_task is None or self._upstream_task.done():
+            self._upstream_task = asyncio.ensure_future(self._follow_upstream())
+
+    async def _follow_upstream(self) -> None:
+        """While a dnsmasq runs: resolv.conf's nameservers into the servers file, and
+        every dnsmasq told to read it again when they change (``upstream.py``)."""
+        while self._procs:
+            await asyncio.sleep(UPSTREAM_POLL)
+            try:
+                changed = self._upstream.refresh()
+            except OSError as exc:
+                log.warning("cannot write %s: %s", self._upstream.servers_file, exc)
+                continue
+            if changed:
+                self._reread_upstream()
+
+    def _reread_upstream(self) -> None:
+        # SIGHUP: dnsmasq reads its servers-file again (and its hosts files, and clears
+        # its cache, which held answers from the old servers).
+        for proc in self._procs.values():
+            self._signal(proc, signal.SIGHUP)
 
     def _signal(self, proc: _Proc, signum: int) -> None:
         if proc.exited.done():
