@@ -7,14 +7,16 @@ host at ~126 networks with DNS)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 from tests.conftest import require_tools
 from tests.integration.busapi import Api, network_xml
 from tests.integration.daemon_harness import Daemon
-from tests.integration.netns import UPLINK_PEER_IP, UPLINK_PREFIX, Topology
+from tests.integration.netns import PYTHON, REPO, UPLINK_PEER_IP, UPLINK_PREFIX, Topology
 
 SECOND_UPSTREAM_IP = "198.51.100.3"
 
@@ -81,3 +83,61 @@ def test_dnsmasq_forwards_to_resolv_conf_servers_and_follows_a_change(
         for proc in (first, second):
             proc.terminate()
             proc.wait(timeout=5)
+
+
+# The supervisor alone, in the host namespace: the servers file changes just as a
+# dnsmasq has read it and before the supervisor tracks it (the once-a-second look can
+# run then); that dnsmasq must be told to read it again.
+DRIVER = r"""
+import asyncio, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[5])
+from vnetd.dnsmasq.supervisor import DnsmasqSupervisor
+from vnetd.netxml import parse_network
+from vnetd.paths import Paths
+
+async def main():
+    state, resolv, xml, new = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+    sup = DnsmasqSupervisor(Paths(state / "etc", state / "run", state / "lib"),
+                            resolv_conf=resolv)
+    wait_ready = sup._wait_ready
+
+    async def ready_then_changed(*args):
+        await wait_ready(*args)
+        tmp = resolv.with_name("resolv.new")
+        tmp.write_text(f"nameserver {new}\n")
+        tmp.replace(resolv)
+        assert sup._upstream.refresh()
+
+    sup._wait_ready = ready_then_changed
+    definition = parse_network(xml)
+    await sup.start(definition)
+    await asyncio.sleep(0.5)
+    log = sup.files(definition.name).log.read_text()
+    await sup.stop(definition.name)
+    print(log)
+
+asyncio.run(main())
+"""
+
+
+def test_a_dnsmasq_started_while_the_servers_change_reads_them_again(
+        topology: Topology) -> None:
+    require_tools("dnsmasq")
+    host = topology.host
+    host.run("ip", "link", "add", "vupb", "type", "bridge")
+    host.run("ip", "addr", "add", "10.77.86.1/24", "dev", "vupb")
+    host.run("ip", "link", "set", "vupb", "up")
+    # dnsmasq reads the servers file after dropping root: a directory it can enter.
+    workdir = Path(tempfile.mkdtemp(prefix="vnetd-upstream-"))
+    try:
+        workdir.chmod(0o755)
+        resolv = workdir / "resolv.conf"
+        resolv.write_text("nameserver 192.0.2.53\n")
+        out = host.run(PYTHON, "-c", DRIVER, str(workdir / "state"), str(resolv),
+                       network_xml("mid", 86, bridge="vupb"), "192.0.2.154",
+                       str(REPO / "daemon"), timeout=30).stdout
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    assert "using nameserver 192.0.2.53#53" in out, out  # what it read at start
+    assert "using nameserver 192.0.2.154#53" in out, out  # and after the SIGHUP

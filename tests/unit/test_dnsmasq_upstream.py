@@ -46,10 +46,12 @@ def test_file_is_rewritten_only_when_the_nameservers_change(tmp_path: Path) -> N
     upstream = UpstreamServers(resolv, servers)
     assert upstream.refresh() is True  # first write
     assert servers.read_text() == "server=192.0.2.53\n"
+    assert upstream.generation == 1
     assert oct(servers.stat().st_mode & 0o777) == "0o644"  # dnsmasq reads it unprivileged
     assert upstream.refresh() is False  # resolv.conf untouched: one stat, no read
     _bump(resolv, "# rewritten, same servers\nnameserver 192.0.2.53\n")
     assert upstream.refresh() is False  # changed file, same servers: no SIGHUP
+    assert upstream.generation == 1  # nothing written: no dnsmasq needs telling
     _bump(resolv, "nameserver 192.0.2.54\nnameserver 192.0.2.55\n")
     assert upstream.refresh() is True
     assert servers.read_text() == "server=192.0.2.54\nserver=192.0.2.55\n"

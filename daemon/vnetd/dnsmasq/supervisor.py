@@ -274,6 +274,7 @@ class DnsmasqSupervisor:
         process.remove_quietly(files.pid)
         offset = process.log_size(files.log)
         argv = [binary, "--keep-in-foreground", f"--conf-file={files.conf}"]
+        generation = self._upstream.generation
         pid = process.spawn_detached(argv, files.log)
         loop = asyncio.get_running_loop()
         proc = _Proc(pid=pid, pidfd=os.pidfd_open(pid), child=True, started=time.monotonic(),
@@ -284,6 +285,10 @@ class DnsmasqSupervisor:
         except BaseException:
             await self._terminate(proc)
             raise
+        if self._upstream.generation != generation:
+            # The servers file changed while it started (the once-a-second look ran):
+            # it may have read the old one, and was not there for that SIGHUP.
+            self._signal(proc, signal.SIGHUP)
         return proc
 
     async def _wait_ready(self, name: str, proc: _Proc, files: DnsmasqFiles,

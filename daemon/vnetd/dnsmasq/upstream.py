@@ -59,6 +59,9 @@ class UpstreamServers:
         self.servers_file = servers_file
         # What the last stat saw (None: no file); _NEVER before the first.
         self._seen: object = _NEVER
+        #: How many times this process wrote the file: a dnsmasq that started while it
+        #: changed may have read the old one.
+        self.generation = 0
 
     def refresh(self) -> bool:
         """Read resolv.conf again if it changed since the last call, and rewrite the
@@ -88,6 +91,7 @@ class UpstreamServers:
             return False
         self.servers_file.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         write_atomic(self.servers_file, wanted, 0o644)
+        self.generation += 1
         if current is not None:
             log.info("upstream DNS servers changed: %s",
                      ", ".join(line[len("server="):] for line in wanted.splitlines())
