@@ -131,7 +131,7 @@ async def run(args: argparse.Namespace) -> int:
         log.error("lost the connection to the bus; exiting (networks keep running)")
         stopping.cancel()
         await drift.stop()
-        await manager.shutdown()
+        await manager.shutdown(exiting=True)
         return 1
     log.info("stopping; running networks keep running")
     manager.stop_lease_events()
@@ -141,7 +141,7 @@ async def run(args: argparse.Namespace) -> int:
     await manager.quiesce()
     await drift.stop()
     laps("drift")
-    await manager.shutdown()
+    await manager.shutdown(exiting=True)
     laps("manager")
     service.disconnect()
     laps("bus")

@@ -654,9 +654,10 @@ class Manager:
         of the stop runs (``LeaseWatcher.unwatch``)."""
         self.lease_watcher.unwatch()
 
-    async def shutdown(self) -> None:
-        """Let go of kernel handles; running networks and their dnsmasq keep running."""
-        await self.runner.close()
+    async def shutdown(self, *, exiting: bool = False) -> None:
+        """Let go of kernel handles; running networks and their dnsmasq keep running.
+        ``exiting``: the process ends right after (``NetworkRunner.close``)."""
+        await self.runner.close(exiting=exiting)
         self.lease_watcher.stop()  # last: see stop_lease_events
 
     def save_running_status(self, obj: NetworkObject) -> None:

@@ -193,8 +193,13 @@ class NetworkRunner:
         return RuntimeFacts(bridge_ifindex=ifindex, dnsmasq_pid=pid,
                             started_at=facts.started_at, repaired=tuple(repaired))
 
-    async def close(self) -> None:
-        self.dnsmasq.close()
+    async def close(self, *, exiting: bool = False) -> None:
+        """Let go of the backends' handles. ``exiting``: the process ends right after
+        (``os._exit``) and the kernel closes its descriptors, so the dnsmasq watches are
+        not taken down one by one (a pidfd and a loop reader each: 1.5-1.9 ms of a
+        daemon stop with 100 networks running, growing with every network)."""
+        if not exiting:
+            self.dnsmasq.close()
         await self.bridge.close()
 
     async def repair(self, definition: NetworkDefinition, facts: RuntimeFacts) -> RuntimeFacts:
