@@ -99,8 +99,9 @@ class UpstreamServers:
         return True
 
     def ensure(self) -> bool:
-        """``refresh``, also when the file went missing behind vnetd's back (a dnsmasq
-        about to start needs it: it refuses to start without)."""
+        """``refresh``, also when the file went missing behind vnetd's back: a dnsmasq
+        about to start reads it once, and without it runs with no upstream servers
+        ("cannot read ...: No such file or directory") until the next change."""
         if not self.servers_file.exists():
             self._seen = _NEVER
         return self.refresh()
