@@ -161,7 +161,7 @@ class Bench:
         log(f"{self.side.label}: {self.cfg.reps} x cold start")
         for rep in range(self.cfg.reps):
             if rep:
-                self.side.stop_daemon()
+                self.rec.timed("exit_idle", self.side.stop_daemon)
                 time.sleep(0.2)
             began = time.perf_counter()
             self.side.start_daemon()

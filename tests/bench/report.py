@@ -60,6 +60,7 @@ def rows_for(cfg: BenchConfig) -> list[tuple[str, str, str, Target | None]]:
         ("list_large", f"net-list --all, {large} defined, {n} active", "ms",
          Target("ratio", 1 / 3, 80.5, third)),
         ("cold_start", "daemon start → answers, 0 networks", "ms", None),
+        ("exit_idle", "daemon SIGTERM → exit, 0 networks", "ms", None),
         ("restart_stop", f"daemon SIGTERM → exit, {n} running", "ms", None),
         ("restart_answer", f"daemon start → answers, {n} running", "ms",
          Target("max", 1000, text="< 1000 ms")),

@@ -48,6 +48,7 @@ def test_vnetd_side_fills_every_row(tmp_path: Path) -> None:
     samples = json.loads(raw.read_text())["samples"]["vnetd"]
     assert len(samples["define"]) == 2 and len(samples["start_many"]) == 2
     assert len(samples["cold_start"]) == 2  # quick rows are repeated, as the issue asks
+    assert len(samples["exit_idle"]) == 1  # the stop before each cold start but the first
     # Functional facts the table rests on (not timings): the restart kept both networks,
     # and teardown left no dnsmasq behind.
     assert samples["restart_active"] == [2.0]
