@@ -79,6 +79,11 @@ class FirewallBackend(Protocol):
         """Install or replace this network's rules in one atomic transaction (and turn on
         the forwarding sysctls it needs). On failure the ruleset is as it was."""
 
+    def guard(self, definition: NetworkDefinition) -> None:
+        """Install only what keeps the network's dnsmasq from answering on other
+        interfaces (``vnetd.listeners``), in one transaction; called before dnsmasq
+        starts. A no-op for a network without it. ``apply`` installs it too."""
+
     def remove(self, network_name: str) -> None:
         """Remove this network's rules atomically; no error when there are none."""
 

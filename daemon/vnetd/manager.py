@@ -486,6 +486,7 @@ class Manager:
                 await runner.dnsmasq.stop(obj.name)
                 pid = None
             elif effect.dnsmasq_restart or pid is None:
+                runner.firewall.guard(new)  # before dnsmasq binds (vnetd.listeners)
                 pid = await runner.dnsmasq.start(new)
             elif effect.hosts_only:
                 await runner.dnsmasq.reload(new)

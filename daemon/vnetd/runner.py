@@ -63,15 +63,23 @@ class NetworkRunner:
             step = "dnsmasq"
             checkpoint("start-dnsmasq")
             if self.dnsmasq.needed(definition):
+                # What keeps dnsmasq from answering on other interfaces is in place before
+                # it binds (vnetd.listeners); the rest of the rules may follow.
+                step = "firewall"
+                built.append("firewall")
+                self.firewall.guard(definition)
+                lap("guard")
+                step = "dnsmasq"
                 built.append("dnsmasq")
                 dnsmasq = asyncio.ensure_future(self.dnsmasq.start(definition))
                 await asyncio.sleep(0)  # runs it up to its first wait: spawned
                 if dnsmasq.done():
-                    await dnsmasq  # refused at once (bad config, no binary): no firewall
+                    await dnsmasq  # refused at once (bad config, no binary): undone below
             step = "firewall"
             checkpoint("start-firewall")
+            if "firewall" not in built:
+                built.append("firewall")
             self.firewall.apply(definition)
-            built.append("firewall")
             lap("firewall")
             step = "dnsmasq"
             pid = None

@@ -259,3 +259,25 @@ subprocess.run(['nft', 'flush', 'map', 'inet', 'vnetd', 'to_bridge'], check=True
 fw.remove(CASES['nat'].name)     # an element it would delete is gone -> re-read
 """)
     assert "vnetd" not in table_text(ns)
+
+
+def test_guard_alone_then_apply_verifies(ns: Namespace) -> None:
+    """Network start: the dnsmasq guard goes in first, the full transaction after."""
+    out = fw(ns, "fw.guard(CASES['nat']); print(fw.verify(CASES['nat']))")
+    assert out.strip() == "False"  # the guard alone is not the network's rules
+    chains = {item["chain"]["name"] for item in listing(ns, "chains").get("nftables", [])
+              if "chain" in item}
+    assert {c.rsplit("-", 1)[-1] for c in chains if c.startswith("nw-")} == {"guard"}
+    assert "192.168.122.1" in ns.run("nft", "list", "map", "inet", "vnetd", "guard4").stdout
+    out = fw(ns, "fw.guard(CASES['nat']); fw.apply(CASES['nat']); "
+                 "print(fw.verify(CASES['nat']), fw.problems(CASES['nat']))")
+    assert out.strip() == "True []"
+
+
+def test_a_guard_removed_before_the_apply_leaves_nothing(ns: Namespace) -> None:
+    """A dnsmasq that fails to start: the runner removes the guard it installed; the
+    applier's cache must know the guard is there (same process, cache in use)."""
+    out = fw(ns, "fw.apply(CASES['nat']); fw.guard(OTHER); fw.remove(OTHER.name); "
+                 "print(fw.verify(CASES['nat']), sorted(fw.installed_networks()))")
+    assert out.split() == ["True", "['default']"]
+    assert "10.7.0.1" not in ns.run("nft", "list", "map", "inet", "vnetd", "guard4").stdout

@@ -235,3 +235,18 @@ def test_empty_dhcp_element_is_no_dhcp() -> None:
     assert "dhcp-range" not in conf
     assert "dhcp-hostsfile" not in conf
     assert render_hostsfile(definition) == ""
+
+
+@pytest.mark.parametrize("case", ["nat", "route", "isolated-mtu"])
+def test_guarded_network_binds_once_and_is_otherwise_libvirts(case: str) -> None:
+    """A network whose DNS and TFTP ports vnetd's firewall guards (vnetd.listeners) binds
+    with bind-interfaces, public addresses included; nothing else in the conf changes."""
+    definition = CASES[case]
+    files = DnsmasqFiles.for_network(PATHS, case)
+    plain = render_config(definition, files, daemon=DAEMON).splitlines()
+    guarded = render_config(definition, files, daemon=DAEMON, guarded=True).splitlines()
+    at = plain.index("bind-dynamic")
+    assert guarded == [*plain[:at], "bind-interfaces", *plain[at + 1:]]
+    assert guarded[at + 1] == f"interface={definition.bridge_name}"
+    public = net("pub", ips=(IpConfig(address="203.0.113.1", prefix=24),))
+    assert "bind-interfaces" in render_config(public, files, guarded=True).splitlines()

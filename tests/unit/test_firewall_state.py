@@ -102,8 +102,9 @@ def test_owned_lists_only_this_networks_objects() -> None:
     table = state.parse_table(fake_listing(CASES["nat"], other))
     elements, chains = state.owned(table, "other")
     assert chains == set(rules.chain_ids("other").all())
-    assert sorted(m for m, _ in elements) == ["from_bridge", "nat4", "to_bridge"]
+    assert sorted(m for m, _ in elements) == ["from_bridge", "guard4", "nat4", "to_bridge"]
     assert ("to_bridge", "virbr9") in elements
+    assert ("guard4", "10.9.0.1") in elements
 
 
 def test_open_network_verifies_when_nothing_is_installed() -> None:
@@ -159,3 +160,24 @@ def test_cache_updates_agree_with_what_the_kernel_would_list() -> None:
     opened = state.with_network(removed, "default", rules.build_network(CASES["open"]))
     assert _skeleton_view(opened) == _skeleton_view(
         state.parse_table(fake_listing(third)))
+
+
+def test_a_guard_alone_then_the_full_apply_agree_with_the_listing() -> None:
+    """Start order: the guard part first (before dnsmasq), then the whole network. The
+    cache after each must be what the kernel lists, or a remove in between (a dnsmasq
+    that failed to start) would leave the guard behind."""
+    other = NetworkDefinition(name="other", bridge=Bridge(name="virbr9"), forward=Forward(),
+                              ips=(IpConfig(address="10.9.0.1", prefix=24),))
+    start = state.parse_table(fake_listing(CASES["nat"]))
+    built = rules.build_network(other)
+    part = rules.guard_part(built)
+    assert part is not None
+    guarded = state.with_added(start, part)
+    elements, chains = state.owned(guarded, "other")
+    assert chains == {rules.chain_ids("other").guard}
+    assert [m for m, _ in elements] == ["guard4"]
+    assert state.owned(start, "other") == ([], set())  # the input is left as it was
+    full = state.with_network(guarded, "other", built)
+    assert _skeleton_view(full) == _skeleton_view(
+        state.parse_table(fake_listing(CASES["nat"], other)))
+    assert _skeleton_view(state.without_network(guarded, "other")) == _skeleton_view(start)

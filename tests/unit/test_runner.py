@@ -53,8 +53,14 @@ class FakeBridge:
 
 
 class FakeFirewall:
-    def __init__(self, log: Log, fail: Exception | None = None) -> None:
-        self.log, self.fail = log, fail
+    def __init__(self, log: Log, fail: Exception | None = None,
+                 guard_fails: Exception | None = None) -> None:
+        self.log, self.fail, self.guard_fails = log, fail, guard_fails
+
+    def guard(self, definition: NetworkDefinition) -> None:
+        self.log.calls.append("firewall.guard")
+        if self.guard_fails:
+            raise self.guard_fails
 
     def apply(self, definition: NetworkDefinition) -> None:
         self.log.calls.append("firewall.apply")
@@ -122,21 +128,46 @@ def test_start_builds_in_order() -> None:
     log = Log()
     facts = asyncio.run(_runner(log).start(DEF))
     assert (facts.bridge_ifindex, facts.dnsmasq_pid) == (7, 1234)
-    # dnsmasq is spawned before the nftables transaction and waited for after it.
-    assert log.calls == ["bridge.check", "bridge.ensure", "dnsmasq.start", "firewall.apply"]
+    # The guard is in place before dnsmasq binds; dnsmasq is spawned before the full
+    # nftables transaction and waited for after it.
+    assert log.calls == ["bridge.check", "bridge.ensure", "firewall.guard", "dnsmasq.start",
+                         "firewall.apply"]
+
+
+class NoDnsmasq(FakeDnsmasq):
+    def needed(self, definition: NetworkDefinition) -> bool:
+        return False
+
+
+def test_a_network_without_dnsmasq_has_one_transaction() -> None:
+    log = Log()
+    asyncio.run(NetworkRunner(FakeBridge(log), FakeFirewall(log), NoDnsmasq(log)).start(DEF))
+    assert log.calls == ["bridge.check", "bridge.ensure", "firewall.apply"]
+
+
+def test_guard_failure_spawns_no_dnsmasq() -> None:
+    log = Log()
+    runner = NetworkRunner(FakeBridge(log), FakeFirewall(log, guard_fails=Conflict("in use")),
+                           FakeDnsmasq(log))
+    with pytest.raises(Conflict, match="failed at step firewall"):
+        asyncio.run(runner.start(DEF))
+    assert log.calls == ["bridge.check", "bridge.ensure", "firewall.guard", "firewall.remove",
+                         "bridge.remove"]
 
 
 @pytest.mark.parametrize(("where", "error", "expected", "undone"), [
     # A failing step cleans up after itself (a bridge ensure removes a bridge it made,
     # an nftables transaction is atomic); the runner undoes the steps before it.
     ("bridge", Failed("kernel says no"), Failed, []),
-    # dnsmasq was started before the firewall: it is stopped too.
-    ("firewall", Conflict("subnet in use"), Conflict, ["dnsmasq.stop", "bridge.remove"]),
+    # dnsmasq was started before the firewall: it is stopped, then the guard removed.
+    ("firewall", Conflict("subnet in use"), Conflict,
+     ["dnsmasq.stop", "firewall.remove", "bridge.remove"]),
     # A backend's own subclass with another constructor keeps its public error name. A
     # dnsmasq refused at once fails the start before the firewall is applied.
     ("dnsmasq", DnsmasqStartError("port 53 in use", 2), Failed,
-     ["dnsmasq.stop", "bridge.remove"]),
-    ("dnsmasq", NotSupported("no"), InvalidArgument, ["dnsmasq.stop", "bridge.remove"]),
+     ["dnsmasq.stop", "firewall.remove", "bridge.remove"]),
+    ("dnsmasq", NotSupported("no"), InvalidArgument,
+     ["dnsmasq.stop", "firewall.remove", "bridge.remove"]),
 ])
 def test_failed_step_undoes_what_was_built(where: str, error: Exception,
                                            expected: type[VnetdError],
@@ -174,8 +205,8 @@ def test_dnsmasq_starts_while_the_firewall_is_applied() -> None:
     runner = NetworkRunner(FakeBridge(log), FakeFirewall(log), SlowDnsmasq(log))
     facts = asyncio.run(runner.start(DEF))
     assert facts.dnsmasq_pid == 1234
-    assert log.calls == ["bridge.check", "bridge.ensure", "dnsmasq.start", "firewall.apply",
-                         "dnsmasq.ready"]
+    assert log.calls == ["bridge.check", "bridge.ensure", "firewall.guard", "dnsmasq.start",
+                         "firewall.apply", "dnsmasq.ready"]
 
 
 def test_firewall_failure_ends_a_dnsmasq_still_starting() -> None:
@@ -185,7 +216,7 @@ def test_firewall_failure_ends_a_dnsmasq_still_starting() -> None:
     with pytest.raises(Conflict, match="failed at step firewall"):
         asyncio.run(runner.start(DEF))
     assert log.calls[log.calls.index("firewall.apply") + 1:] == [
-        "dnsmasq.cancelled", "dnsmasq.stop", "bridge.remove"]
+        "dnsmasq.cancelled", "dnsmasq.stop", "firewall.remove", "bridge.remove"]
 
 
 def test_dnsmasq_failing_after_the_firewall_undoes_everything() -> None:
@@ -194,8 +225,9 @@ def test_dnsmasq_failing_after_the_firewall_undoes_everything() -> None:
                            SlowDnsmasq(log, DnsmasqStartError("port 53 in use", 2)))
     with pytest.raises(Failed, match="failed at step dnsmasq"):
         asyncio.run(runner.start(DEF))
+    # dnsmasq ends before its guard goes.
     assert log.calls[log.calls.index("firewall.apply") + 1:] == [
-        "firewall.remove", "dnsmasq.stop", "bridge.remove"]
+        "dnsmasq.stop", "firewall.remove", "bridge.remove"]
 
 
 class SlowExitDnsmasq(FakeDnsmasq):

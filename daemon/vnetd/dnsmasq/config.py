@@ -87,8 +87,13 @@ def dhcp_ip(definition: NetworkDefinition, version: int) -> IpConfig | None:
 
 
 def render_config(definition: NetworkDefinition, files: DnsmasqFiles, *,
-                  caps: DnsmasqCaps = FULL_CAPS, daemon: DaemonSettings | None = None) -> str:
-    """The dnsmasq conf of a network; raises ``InvalidArgument`` on any unsafe value."""
+                  caps: DnsmasqCaps = FULL_CAPS, daemon: DaemonSettings | None = None,
+                  guarded: bool = False) -> str:
+    """The dnsmasq conf of a network; raises ``InvalidArgument`` on any unsafe value.
+
+    ``guarded``: a firewall drops DNS and TFTP to the bridge's addresses from other
+    interfaces (``vnetd.listeners``), and dnsmasq binds with ``bind-interfaces``. The
+    conf is otherwise libvirt's, which says ``bind-dynamic``."""
     d = definition
     name = values.text(d.name, "network name")
     bridge = d.bridge_name
@@ -136,7 +141,12 @@ def render_config(definition: NetworkDefinition, files: DnsmasqFiles, *,
     if want_dns and dns is not None and dns.forward_plain_names is False:
         lines += ["domain-needed", "local=//"]
     lines.append("except-interface=lo")
-    if caps.bind_dynamic:
+    if guarded:
+        # The firewall drops DNS and TFTP that reach the bridge's addresses from another
+        # interface (CVE-2012-3411), so dnsmasq need not watch every address change on
+        # the host as bind-dynamic does (see vnetd.listeners).
+        lines += ["bind-interfaces", f"interface={bridge}"]
+    elif caps.bind_dynamic:
         # bind-dynamic with only interface= answers only on the bridge (CVE-2012-3411).
         lines += ["bind-dynamic", f"interface={bridge}"]
     else:

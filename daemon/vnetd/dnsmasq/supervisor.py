@@ -22,7 +22,8 @@ from pathlib import Path
 
 from ..backends import DhcpDnsBackend, ExitCallback
 from ..errors import Failed
-from ..model import ForwardMode, NetworkDefinition
+from ..listeners import runs_dnsmasq
+from ..model import NetworkDefinition
 from ..paths import DEFAULT_RESOLV_CONF, Paths
 from . import hints, process
 from .config import (
@@ -30,7 +31,6 @@ from .config import (
     DaemonSettings,
     DnsmasqCaps,
     DnsmasqFiles,
-    dhcp_ip,
     render_addnhosts,
     render_config,
     render_hostsfile,
@@ -43,9 +43,6 @@ RestartCallbackType = Callable[[str, int], None]
 """Called with (network name, new pid) after an automatic restart."""
 
 UPSTREAM_POLL = 1.0  # seconds between looks at resolv.conf (one stat) while dnsmasq runs
-
-_NO_DNSMASQ_MODES = frozenset({ForwardMode.BRIDGE, ForwardMode.PRIVATE, ForwardMode.VEPA,
-                               ForwardMode.PASSTHROUGH, ForwardMode.HOSTDEV})
 
 
 class DnsmasqStartError(Failed):
@@ -80,8 +77,13 @@ class DnsmasqSupervisor:
     def __init__(self, paths: Paths, *, binary: str | None = None, user: str | None = None,
                  caps: DnsmasqCaps = FULL_CAPS, policy: RestartPolicy | None = None,
                  start_timeout: float = 10.0, stop_timeout: float = 3.0,
-                 resolv_conf: Path = DEFAULT_RESOLV_CONF) -> None:
+                 resolv_conf: Path = DEFAULT_RESOLV_CONF,
+                 guarded: Callable[[NetworkDefinition], bool] | None = None) -> None:
+        """``guarded`` tells which networks' DNS and TFTP ports a firewall guards (see
+        ``vnetd.listeners``): their dnsmasq binds with ``bind-interfaces``. Without it
+        every dnsmasq checks the arrival interface itself (``bind-dynamic``)."""
         self._paths = paths
+        self._guarded = guarded or (lambda definition: False)
         self._upstream = UpstreamServers(resolv_conf, paths.dnsmasq_dir / SERVERS_FILE_NAME)
         self._upstream_task: asyncio.Task[None] | None = None
         self._binary = binary
@@ -102,14 +104,7 @@ class DnsmasqSupervisor:
     # -- DhcpDnsBackend -------------------------------------------------------------
 
     def needed(self, definition: NetworkDefinition) -> bool:
-        forward = definition.forward
-        if forward is not None and forward.effective_mode in _NO_DNSMASQ_MODES:
-            return False
-        if not definition.ips:
-            return False
-        if dhcp_ip(definition, 4) is not None or dhcp_ip(definition, 6) is not None:
-            return True
-        return definition.dns is None or definition.dns.enabled
+        return runs_dnsmasq(definition)
 
     async def start(self, definition: NetworkDefinition) -> int:
         name = definition.name
@@ -244,7 +239,8 @@ class DnsmasqSupervisor:
             files.hostsfile: render_hostsfile(definition),
             files.addnhosts: render_addnhosts(definition),
             files.conf: render_config(definition, files, caps=self._caps,
-                                      daemon=self._settings()),
+                                      daemon=self._settings(),
+                                      guarded=self._guarded(definition)),
         }
 
     def _write(self, texts: dict[Path, str], files: DnsmasqFiles) -> None:

@@ -28,6 +28,7 @@ from .rules import (
     apply_commands,
     build_network,
     document,
+    guard_part,
     is_network_chain,
     remove_commands,
 )
@@ -161,6 +162,19 @@ class NftFirewall:
         rules = build_network(definition)  # bad input fails here, before any change
         with self._lock:
             self._apply_locked(definition, rules)
+
+    def guard(self, definition: NetworkDefinition) -> None:
+        rules = build_network(definition)
+        part = guard_part(rules)
+        if part is None:
+            return
+        with self._lock:
+            self._with_skeleton(lambda current: self._guard_on(current, part))
+
+    def _guard_on(self, current: table_state.TableState, part: NetworkRules) -> None:
+        # Only adds: the full apply that follows drops what the network no longer wants.
+        self._run(apply_commands(part), f"firewall guard of network {part.name!r}")
+        self._cached = table_state.with_added(current, part)
 
     def _apply_locked(self, definition: NetworkDefinition, rules: NetworkRules) -> None:
         chains = self._with_skeleton(lambda current: self._apply_to(current, definition.name,

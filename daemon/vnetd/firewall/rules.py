@@ -6,13 +6,21 @@ Layout of vnetd's one table ``inet vnetd`` (nothing else is ever touched)::
     map from_bridge { type ifname : verdict }                  iifname -> jump <net>-out
     map nat4 { type ipv4_addr : verdict; flags interval }      subnet  -> jump <net>-nat
     map nat6 { type ipv6_addr : verdict; flags interval }
+    map guard4 { type ipv4_addr : verdict }                    bridge address -> jump <net>-guard
+    map guard6 { type ipv6_addr : verdict }
     chain forward     { filter hook forward priority filter;      oifname vmap @to_bridge
                                                                   iifname vmap @from_bridge }
     chain postrouting { nat hook postrouting priority srcnat;     ip saddr vmap @nat4
                                                                   ip6 saddr vmap @nat6 }
+    chain input       { filter hook input priority filter;        ip daddr vmap @guard4
+                                                                  ip6 daddr vmap @guard6 }
     chain <net>-in  { cross accept; return traffic accept; reject }   (libvirt guest_cross+input)
     chain <net>-out { subnet accept; reject }                         (libvirt guest_output)
     chain <net>-nat { multicast/broadcast return; masquerade/snat }   (libvirt guest_nat)
+    chain <net>-guard { from the bridge or lo: return; to dnsmasq's DNS/TFTP ports: drop }
+
+The ``-guard`` chain is vnetd's own (``vnetd.listeners`` says why): it drops what a
+``bind-dynamic`` dnsmasq refuses itself, so that dnsmasq can run with ``bind-interfaces``.
 
 Dispatch through verdict maps makes per-network changes element and chain
 operations: adding or removing one network never rewrites another network's rules,
@@ -36,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidArgument
+from ..listeners import listen_ports
 from ..model import IPNetwork, NetworkDefinition
 
 Json = dict[str, Any]
@@ -55,11 +64,16 @@ MAP_TO_BRIDGE = "to_bridge"
 MAP_FROM_BRIDGE = "from_bridge"
 MAP_NAT4 = "nat4"
 MAP_NAT6 = "nat6"
+MAP_GUARD4 = "guard4"
+MAP_GUARD6 = "guard6"
+INPUT_CHAIN = "input"
 MAPS: dict[str, tuple[str, bool]] = {  # name -> (key type, interval)
     MAP_TO_BRIDGE: ("ifname", False),
     MAP_FROM_BRIDGE: ("ifname", False),
     MAP_NAT4: ("ipv4_addr", True),
     MAP_NAT6: ("ipv6_addr", True),
+    MAP_GUARD4: ("ipv4_addr", False),
+    MAP_GUARD6: ("ipv6_addr", False),
 }
 
 # Kernel limit for rule user data is 256 bytes including the TLV header.
@@ -69,8 +83,8 @@ IPV4_MULTICAST = ipaddress.IPv4Network("224.0.0.0/24")
 IPV4_BROADCAST = "255.255.255.255"
 IPV6_MULTICAST = ipaddress.IPv6Network("ff02::/16")
 
-CHAIN_SUFFIXES = ("in", "out", "nat")
-_CHAIN_RE = re.compile(r"^nw-[A-Za-z0-9_]{0,24}-[0-9a-f]{8}-(in|out|nat)$")
+CHAIN_SUFFIXES = ("in", "out", "nat", "guard")
+_CHAIN_RE = re.compile(r"^nw-[A-Za-z0-9_]{0,24}-[0-9a-f]{8}-(in|out|nat|guard)$")
 
 
 @dataclass(frozen=True)
@@ -78,9 +92,10 @@ class ChainIds:
     inbound: str
     outbound: str
     nat: str
+    guard: str
 
-    def all(self) -> tuple[str, str, str]:
-        return (self.inbound, self.outbound, self.nat)
+    def all(self) -> tuple[str, str, str, str]:
+        return (self.inbound, self.outbound, self.nat, self.guard)
 
 
 def check_network_name(name: str) -> None:
@@ -100,7 +115,7 @@ def chain_ids(network_name: str) -> ChainIds:
     safe = re.sub(r"[^A-Za-z0-9_]", "_", network_name)[:24]
     digest = hashlib.sha256(network_name.encode()).hexdigest()[:8]
     base = f"nw-{safe}-{digest}"
-    return ChainIds(f"{base}-in", f"{base}-out", f"{base}-nat")
+    return ChainIds(f"{base}-in", f"{base}-out", f"{base}-nat", f"{base}-guard")
 
 
 def is_network_chain(chain_name: str) -> bool:
@@ -135,6 +150,7 @@ def _counter() -> Json:
 
 ACCEPT: Json = {"accept": None}
 RETURN: Json = {"return": None}
+DROP: Json = {"drop": None}
 # In an inet table nft lists a bare "reject" as this icmpx form; build it that way
 # so that verify() compares like with like.
 REJECT: Json = {"reject": {"type": "icmpx", "expr": "port-unreachable"}}
@@ -298,8 +314,30 @@ def build_network(definition: NetworkDefinition) -> NetworkRules:
         chains.append((ids.nat, nat))
         elements.extend(Element(MAP_NAT4 if net.version == 4 else MAP_NAT6, net, ids.nat)
                         for net in nat_nets)
+    guard = _guard(definition, bridge, ids.guard)
+    if guard is not None:
+        chains.append(guard[0])
+        elements.extend(guard[1])
     named = tuple((chain, _tag(rules, name)) for chain, rules in chains)
     return NetworkRules(name, named, tuple(elements))
+
+
+def _guard(definition: NetworkDefinition, bridge: str, chain: str
+           ) -> tuple[tuple[str, list[Rule]], list[Element]] | None:
+    """The ``-guard`` chain and the bridge addresses that jump to it, when dnsmasq listens
+    there (``vnetd.listeners``). The host's own queries arrive on ``lo``."""
+    ports = listen_ports(definition)
+    addresses = [(ip.version, ip.address) for ip in definition.ips if ip.address is not None]
+    if not ports or not addresses:
+        return None
+    rules = [Rule((_match(_meta("iifname"), bridge), RETURN)),
+             Rule((_match(_meta("iifname"), "lo"), RETURN))]
+    rules += [Rule((_match({"payload": {"protocol": proto, "field": "dport"}}, port),
+                    _counter(), DROP)) for proto, port in ports]
+    elements = [Element(MAP_GUARD4 if version == 4 else MAP_GUARD6,
+                        str(ipaddress.ip_address(address)), chain)
+                for version, address in addresses]
+    return (chain, rules), elements
 
 
 def _tag(rules: list[Rule], name: str) -> tuple[Rule, ...]:
@@ -318,6 +356,9 @@ def skeleton_commands() -> list[Json]:
                                    "policy": "accept"}}})
     cmds.append({"add": {"chain": {**TABLE_REF, "name": POSTROUTING_CHAIN, "type": "nat",
                                    "hook": "postrouting", "prio": PRIORITY_SRCNAT,
+                                   "policy": "accept"}}})
+    cmds.append({"add": {"chain": {**TABLE_REF, "name": INPUT_CHAIN, "type": "filter",
+                                   "hook": "input", "prio": PRIORITY_FILTER,
                                    "policy": "accept"}}})
     cmds.extend({"add": {"map": map_spec(name)}} for name in MAPS)
     return cmds
@@ -351,6 +392,8 @@ def base_chain_rules() -> dict[str, tuple[Rule, ...]]:
                         vmap(_meta("iifname"), MAP_FROM_BRIDGE)),
         POSTROUTING_CHAIN: (vmap({"payload": {"protocol": "ip", "field": "saddr"}}, MAP_NAT4),
                             vmap({"payload": {"protocol": "ip6", "field": "saddr"}}, MAP_NAT6)),
+        INPUT_CHAIN: (vmap({"payload": {"protocol": "ip", "field": "daddr"}}, MAP_GUARD4),
+                      vmap({"payload": {"protocol": "ip6", "field": "daddr"}}, MAP_GUARD6)),
     }
 
 
@@ -365,8 +408,8 @@ def apply_commands(rules: NetworkRules, stale_elements: list[ElementRef] | None 
     but ``rules`` no longer wants (another bridge name, a subnet that went away, nat
     turned off); they come from ``state``."""
     skeleton = skeleton_commands()
-    table, base, maps = skeleton[:1], skeleton[1:3], skeleton[3:]
-    cmds = table + base
+    maps = skeleton[-len(MAPS):]
+    cmds = skeleton[:-len(MAPS)]  # the table and its base chains
     for chain, chain_rules in rules.chains:
         cmds.append({"add": {"chain": {**TABLE_REF, "name": chain}}})
         cmds.append({"flush": {"chain": {**TABLE_REF, "name": chain}}})
@@ -381,6 +424,18 @@ def apply_commands(rules: NetworkRules, stale_elements: list[ElementRef] | None 
                 for element in rules.elements)
     cmds.extend(dispatch_commands())
     return cmds
+
+
+def guard_part(rules: NetworkRules) -> NetworkRules | None:
+    """The ``-guard`` chain of ``rules`` and its elements alone, as ``NetworkRules`` for
+    ``apply_commands``: installed before dnsmasq starts, while the full transaction runs
+    as dnsmasq starts (it adds the same chain again, a no-op)."""
+    guard = chain_ids(rules.name).guard
+    chains = tuple((name, chain_rules) for name, chain_rules in rules.chains if name == guard)
+    if not chains:
+        return None
+    return NetworkRules(rules.name, chains,
+                        tuple(element for element in rules.elements if element.chain == guard))
 
 
 def remove_commands(elements: list[ElementRef], chains: set[str]) -> list[Json]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from .rules import (
     FAMILY,
+    INPUT_CHAIN,
     MAPS,
     POSTROUTING_CHAIN,
     PRIORITY_FILTER,
@@ -31,6 +32,7 @@ from .rules import (
 _BASE_SPECS: dict[str, tuple[str, str, int]] = {
     "forward": ("filter", "forward", PRIORITY_FILTER),
     POSTROUTING_CHAIN: ("nat", "postrouting", PRIORITY_SRCNAT),
+    INPUT_CHAIN: ("filter", "input", PRIORITY_FILTER),
 }
 
 
@@ -241,7 +243,15 @@ def without_network(state: TableState, network_name: str) -> TableState:
 def with_network(state: TableState, network_name: str, rules: NetworkRules) -> TableState:
     """``state`` after ``apply_commands(rules, ...)`` made the table hold exactly ``rules``
     for this network (chains without their rules, as the skeleton listing has them)."""
-    after = without_network(state, network_name)
+    return with_added(without_network(state, network_name), rules)
+
+
+def with_added(state: TableState, rules: NetworkRules) -> TableState:
+    """``state`` after a transaction added ``rules`` and removed nothing (a copy: the
+    applier's cache is replaced, never changed in place)."""
+    after = TableState(state.exists, dict(state.chains),
+                       {name: MapState(m.name, m.key_type, m.interval, m.verdict,
+                                       list(m.elements)) for name, m in state.maps.items()})
     if not rules.chains:
         return after
     after.exists = True
