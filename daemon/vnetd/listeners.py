@@ -6,10 +6,11 @@ from another network's bridge would make it an open resolver and an amplifier
 (CVE-2012-3411). libvirt gets this from dnsmasq's ``bind-dynamic``, which checks the
 arrival interface itself; but a ``bind-dynamic`` dnsmasq also wakes up for every address
 added or removed anywhere on the host and lists every interface, so with N networks each
-start and stop costs N such wake-ups (24 ms instead of 1-5 ms for one address with 100
-networks running, measured). With ``bind-interfaces`` dnsmasq binds once and sleeps,
-but no longer checks where a packet came from: vnetd's firewall drops those packets
-instead (``firewall.rules``, the ``-guard`` chain), installed before dnsmasq starts.
+start and stop costs N such wake-ups (dev lab, 100 networks running: adding an address
+to a new bridge took 23.9 ms, 4.5 ms with ``bind-interfaces``). With ``bind-interfaces``
+dnsmasq binds once and sleeps, but no longer checks where a packet came from: vnetd's
+firewall drops those packets instead (``firewall.rules``: the input chain and its sets),
+and has its part in place before dnsmasq starts.
 
 Both sides read this module, so the bind mode and the guard cannot disagree.
 """

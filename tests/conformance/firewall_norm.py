@@ -12,7 +12,6 @@ evaluation order (libvirt inserts, so its order is the reverse of its commands).
 from __future__ import annotations
 
 import ipaddress
-import json
 import shlex
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -232,11 +231,6 @@ def from_vnetd(rules: NetworkRules, bridge: str) -> Normalized:
     out: list[NormRule] = []
     for chain, chain_rules in rules.chains:
         kind = chain.rsplit("-", 1)[1]
-        if kind == "guard":  # vnetd's own (vnetd.listeners): libvirt has no such chain
-            out.extend(NormRule(4, "guard", frozenset(json.dumps(e, sort_keys=True)
-                                                      for e in rule.expr if "counter" not in e),
-                                next(iter(rule.expr[-1]))) for rule in chain_rules)
-            continue
         for rule in chain_rules:
             families, matches, verdict = _vnetd_tokens(rule.expr)
             if kind == "in":  # reached through the oifname dispatch map

@@ -31,12 +31,6 @@ ON_PURPOSE: dict[str, str] = {
                "nftables backend, adds none and reports foreign drop-policy chains with a "
                "fix instead (vnetd.firewall.foreign).",
     "host-out": "same as host-in, for the OUTPUT chain (DHCP and DNS replies).",
-    "guard": "vnetd's dnsmasq binds with bind-interfaces where libvirt's uses bind-dynamic, "
-             "which wakes every network's dnsmasq for every address change on the host "
-             "(vnetd.listeners). bind-dynamic made dnsmasq itself ignore DNS and TFTP that "
-             "reach the bridge's address from another interface (CVE-2012-3411); vnetd's "
-             "-guard chain drops those packets instead, and is in place before dnsmasq "
-             "starts.",
     "mangle": "the iptables CHECKSUM --checksum-fill target has no nftables equivalent; "
               "libvirt's nftables backend of the same era (the modern expectations) has "
               "none either. Guests with checksum-strict DHCP clients need the tc csum "
@@ -64,10 +58,8 @@ RESULTS: dict[str, str] = {}
 def _record(case: str, outcome: str) -> None:
     RESULTS[case] = outcome
     equivalent = sum(1 for o in RESULTS.values() if o == "equivalent")
-    guard_only = sum(1 for o in RESULTS.values() if o == "guard only")
     on_purpose = sum(1 for o in RESULTS.values() if o == "on purpose")
     record_summary(f"conformance firewall: {equivalent}/{len(RESULTS)} equivalent, "
-                   f"{guard_only} equivalent but for vnetd's dnsmasq guard, "
                    f"{on_purpose} differ on purpose", key="firewall")
 
 
@@ -84,7 +76,6 @@ def test_firewall(directory: str, xml: str, expected: str) -> None:
     differences = norm.differing_purposes(theirs, ours)
     unexplained = {p: d for p, d in differences.items() if p not in ON_PURPOSE}
     _record(f"{directory}/{xml}", "differs" if unexplained else
-            "guard only" if set(differences) == {"guard"} else
             "on purpose" if differences else "equivalent")
     assert not unexplained, unexplained
 
@@ -108,7 +99,7 @@ def test_normalizer_notices_a_missing_rule_and_a_wrong_order() -> None:
     definition = parse_network(read_text(folder / "nat-default.xml"))
     theirs = norm.from_libvirt_nft(folder / "nat-default-linux.nftables")
     ours = norm.from_vnetd(build_network(definition), "virbr0")
-    assert set(norm.differing_purposes(theirs, ours)) == {"guard"}  # all else equivalent
+    assert norm.differing_purposes(theirs, ours) == {}
     dropped = {k: v[:-1] if k == (4, "nat") else v for k, v in ours.items()}
     assert "nat" in norm.differing_purposes(theirs, dropped)
     reordered = {k: v[::-1] if k == (4, "out") else v for k, v in ours.items()}

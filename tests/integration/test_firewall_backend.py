@@ -263,13 +263,17 @@ fw.remove(CASES['nat'].name)     # an element it would delete is gone -> re-read
 
 def test_guard_alone_then_apply_verifies(ns: Namespace) -> None:
     """Network start: the dnsmasq guard goes in first, the full transaction after."""
-    out = fw(ns, "fw.guard(CASES['nat']); print(fw.verify(CASES['nat']))")
-    assert out.strip() == "False"  # the guard alone is not the network's rules
+    out = fw(ns, "fw.guard(CASES['nat']); print(fw.verify(CASES['nat']), "
+                 "sorted(fw.installed_networks()))")
+    assert out.split() == ["False", "['default']"]  # the guard alone is not the network
     chains = {item["chain"]["name"] for item in listing(ns, "chains").get("nftables", [])
               if "chain" in item}
-    assert {c.rsplit("-", 1)[-1] for c in chains if c.startswith("nw-")} == {"guard"}
-    assert "192.168.122.1" in ns.run("nft", "list", "map", "inet", "vnetd", "guard4").stdout
-    out = fw(ns, "fw.guard(CASES['nat']); fw.apply(CASES['nat']); "
+    assert not [c for c in chains if c.startswith("nw-")]
+    listen = ns.run("nft", "list", "set", "inet", "vnetd", "listen4").stdout
+    assert '192.168.122.1 . udp . 53 comment "default"' in listen, listen
+    home = ns.run("nft", "list", "set", "inet", "vnetd", "home4").stdout
+    assert '192.168.122.1 . "virbr0" comment "default"' in home, home
+    out = fw(ns, "fw.guard(CASES['nat']); fw.apply(CASES['nat']); fw.guard(CASES['nat']); "
                  "print(fw.verify(CASES['nat']), fw.problems(CASES['nat']))")
     assert out.strip() == "True []"
 
@@ -277,7 +281,16 @@ def test_guard_alone_then_apply_verifies(ns: Namespace) -> None:
 def test_a_guard_removed_before_the_apply_leaves_nothing(ns: Namespace) -> None:
     """A dnsmasq that fails to start: the runner removes the guard it installed; the
     applier's cache must know the guard is there (same process, cache in use)."""
-    out = fw(ns, "fw.apply(CASES['nat']); fw.guard(OTHER); fw.remove(OTHER.name); "
+    out = fw(ns, "fw.apply(CASES['nat']); fw.guard(OTHER); fw.guard(OTHER); "
+                 "fw.remove(OTHER.name); "
                  "print(fw.verify(CASES['nat']), sorted(fw.installed_networks()))")
     assert out.split() == ["True", "['default']"]
-    assert "10.7.0.1" not in ns.run("nft", "list", "map", "inet", "vnetd", "guard4").stdout
+    assert "10.7.0.1" not in ns.run("nft", "list", "set", "inet", "vnetd", "listen4").stdout
+
+
+def test_changed_addresses_replace_the_guard_members(ns: Namespace) -> None:
+    out = fw(ns, "fw.apply(CASES['nat']); d = network(Forward(), IpConfig(address="
+                 "'192.168.123.1', prefix=24)); fw.apply(d); print(fw.verify(d))")
+    assert out.strip() == "True"
+    listen = ns.run("nft", "list", "set", "inet", "vnetd", "listen4").stdout
+    assert "192.168.123.1" in listen and "192.168.122.1" not in listen

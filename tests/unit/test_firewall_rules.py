@@ -71,8 +71,7 @@ def test_cross_accept_comes_first_and_carries_name() -> None:
 def test_nat_ipv6_without_masquerade_routes_ipv6() -> None:
     built = rules.build_network(CASES["nat-ipv6-routed"])
     assert all("ip6" not in json.dumps(r.expr) for r in _chain(built, "nat"))
-    assert [e.map for e in built.elements] == ["to_bridge", "from_bridge", "nat4",
-                                               "guard4", "guard6"]
+    assert [e.map for e in built.elements] == ["to_bridge", "from_bridge", "nat4"]
 
 
 def test_missing_bridge_is_refused() -> None:

@@ -27,6 +27,7 @@ def fake_listing(*definitions: NetworkDefinition) -> dict[str, Any]:
     items: list[dict[str, Any]] = [{"table": {"family": "inet", "name": "vnetd", "handle": 1}}]
     chains: dict[str, dict[str, Any]] = {}
     maps: dict[str, dict[str, Any]] = {}
+    sets: dict[str, dict[str, Any]] = {}
     chain_rules: dict[str, list[dict[str, Any]]] = {}
     for definition in definitions:
         for cmd in rules.apply_commands(rules.build_network(definition)):
@@ -44,10 +45,15 @@ def fake_listing(*definitions: NetworkDefinition) -> dict[str, Any]:
                 chain_rules[obj["chain"]].append(rule)
             elif verb == "add" and kind == "map":
                 maps.setdefault(obj["name"], {**obj, "elem": []})
+            elif verb == "add" and kind == "set":
+                sets.setdefault(obj["name"], {**obj, "elem": []})
+            elif verb == "add" and kind == "element" and obj["name"] in sets:
+                sets[obj["name"]]["elem"].extend(obj["elem"])  # as listed: concat + comment
             elif verb == "add" and kind == "element":
                 maps[obj["name"]]["elem"].extend(
                     [_listed_key(k), v] for k, v in obj["elem"])
     items += [{"map": m} for m in maps.values()]
+    items += [{"set": m} for m in sets.values()]
     items += [{"chain": c} for c in chains.values()]
     for name, listed in chain_rules.items():
         items += [{"rule": {**r, "chain": name, "handle": 10 + i}} for i, r in enumerate(listed)]
@@ -102,9 +108,10 @@ def test_owned_lists_only_this_networks_objects() -> None:
     table = state.parse_table(fake_listing(CASES["nat"], other))
     elements, chains = state.owned(table, "other")
     assert chains == set(rules.chain_ids("other").all())
-    assert sorted(m for m, _ in elements) == ["from_bridge", "guard4", "nat4", "to_bridge"]
+    assert sorted(m for m, _ in elements) == ["from_bridge", "home4", "listen4", "listen4",
+                                              "nat4", "to_bridge"]
     assert ("to_bridge", "virbr9") in elements
-    assert ("guard4", "10.9.0.1") in elements
+    assert ("home4", {"concat": ["10.9.0.1", "virbr9"]}) in elements
 
 
 def test_open_network_verifies_when_nothing_is_installed() -> None:
@@ -171,13 +178,15 @@ def test_a_guard_alone_then_the_full_apply_agree_with_the_listing() -> None:
     start = state.parse_table(fake_listing(CASES["nat"]))
     built = rules.build_network(other)
     part = rules.guard_part(built)
-    assert part is not None
+    assert part is not None and part.chains == () and part.elements == ()
     guarded = state.with_added(start, part)
     elements, chains = state.owned(guarded, "other")
-    assert chains == {rules.chain_ids("other").guard}
-    assert [m for m, _ in elements] == ["guard4"]
+    assert chains == set()
+    assert sorted(m for m, _ in elements) == ["home4", "listen4", "listen4"]
+    assert "other" in state.installed_networks(guarded)  # found again, for clean-up
     assert state.owned(start, "other") == ([], set())  # the input is left as it was
-    full = state.with_network(guarded, "other", built)
+    # The guard again (a live update), then the full apply: each member once.
+    full = state.with_network(state.with_added(guarded, part), "other", built)
     assert _skeleton_view(full) == _skeleton_view(
         state.parse_table(fake_listing(CASES["nat"], other)))
     assert _skeleton_view(state.without_network(guarded, "other")) == _skeleton_view(start)

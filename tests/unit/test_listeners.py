@@ -47,41 +47,48 @@ def test_ports_and_guard(definition: NetworkDefinition, ports: tuple[tuple[str, 
     assert listeners.guarded(definition) is guarded
 
 
-def _guard(built: rules.NetworkRules) -> tuple[str, tuple[rules.Rule, ...]] | None:
-    return next(((n, r) for n, r in built.chains if n.endswith("-guard")), None)
-
-
-def test_guard_chain_passes_the_bridge_and_lo_and_drops_dnsmasqs_ports() -> None:
+def test_guard_members_say_where_dnsmasq_listens_and_on_which_bridge() -> None:
     built = rules.build_network(network(Forward(), TFTP_IP, V6))
-    guard = _guard(built)
-    assert guard is not None
-    name, chain = guard
-    assert name == rules.chain_ids("default").guard
-    assert chain[0].comment == "default"  # the chain -> network mapping, as for the others
-    assert [json.dumps(r.expr) for r in chain[:2]] == [
-        json.dumps([{"match": {"op": "==", "left": {"meta": {"key": "iifname"}},
-                               "right": iface}}, {"return": None}])
-        for iface in ("virbr0", "lo")]
-    dropped = [(r.expr[0]["match"]["left"]["payload"]["protocol"], r.expr[0]["match"]["right"])
-               for r in chain[2:]]
-    assert dropped == [("tcp", 53), ("udp", 53), ("udp", 69)]
-    assert all(r.expr[-1] == rules.DROP for r in chain[2:])
-    assert {(e.map, e.key, e.chain) for e in built.elements if e.chain == name} == {
-        ("guard4", "192.168.122.1", name), ("guard6", "2001:db8:ca2:2::1", name)}
+    assert {(m.set, m.key, m.owner) for m in built.members} == {
+        ("listen4", ("192.168.122.1", "tcp", 53), "default"),
+        ("listen4", ("192.168.122.1", "udp", 53), "default"),
+        ("listen4", ("192.168.122.1", "udp", 69), "default"),
+        ("home4", ("192.168.122.1", "virbr0"), "default"),
+        ("listen6", ("2001:db8:ca2:2::1", "tcp", 53), "default"),
+        ("listen6", ("2001:db8:ca2:2::1", "udp", 53), "default"),
+        ("listen6", ("2001:db8:ca2:2::1", "udp", 69), "default"),
+        ("home6", ("2001:db8:ca2:2::1", "virbr0"), "default")}
+    # Found again from the kernel by the comment each carries.
+    assert built.members[0].elem_json()["elem"]["comment"] == "default"
 
 
-def test_nothing_to_guard_means_no_guard_chain() -> None:
-    assert _guard(rules.build_network(DHCP_ONLY)) is None
+def test_the_input_chain_drops_what_reaches_a_listener_from_elsewhere() -> None:
+    (v4, v6) = rules.base_chain_rules()[rules.INPUT_CHAIN]
+    text = json.dumps(v4.expr)
+    assert '"right": "@listen4"' in text and '"op": "!=", "left": {"concat": [{"payload": ' \
+        '{"protocol": "ip", "field": "daddr"}}, {"meta": {"key": "iifname"}}]}, ' \
+        '"right": "@home4"' in text
+    assert {"match": {"op": "!=", "left": {"meta": {"key": "iifname"}}, "right": "lo"}} \
+        in v4.expr
+    assert v4.expr[-1] == rules.DROP and "@listen6" in json.dumps(v6.expr)
+
+
+def test_nothing_to_guard_means_no_members() -> None:
+    assert rules.build_network(DHCP_ONLY).members == ()
     assert rules.guard_part(rules.build_network(DHCP_ONLY)) is None
+    assert rules.build_network(CASES["open"]).members == ()
 
 
-def test_guard_part_is_the_guard_alone() -> None:
+def test_guard_part_is_the_members_alone() -> None:
     built = rules.build_network(CASES["nat"])
     part = rules.guard_part(built)
     assert part is not None
-    assert part.chain_names() == {rules.chain_ids("default").guard}
-    assert [e.map for e in part.elements] == ["guard4"]
-    # Applied alone it is a complete transaction: table, base chains, maps, dispatch.
+    assert (part.chains, part.elements, part.members) == ((), (), built.members)
+    # Applied alone onto an empty table it is a complete transaction: table, base
+    # chains, sets, maps, dispatch; onto a table known to have them, elements only.
     cmds = rules.apply_commands(part)
     assert {"add": {"table": {"family": "inet", "name": "vnetd"}}} in cmds
-    assert sum(1 for c in cmds if "add" in c and "map" in c["add"]) == len(rules.MAPS)
+    assert sum(1 for c in cmds if "add" in c and "set" in c["add"]) == len(rules.SETS)
+    lean = rules.apply_commands(part, skeleton=False)
+    assert [(c["add"]["element"]["name"], len(c["add"]["element"]["elem"])) for c in lean] \
+        == [("listen4", 2), ("home4", 1)]  # one command per set

@@ -22,6 +22,8 @@ from . import sysctl
 from .foreign import ForeignDrop, find_foreign_drops
 from .rules import (
     FAMILY,
+    INPUT_CHAIN,
+    SETS,
     TABLE,
     Json,
     NetworkRules,
@@ -142,11 +144,11 @@ class NftFirewall:
         return table_state.parse_table(out if isinstance(out, dict) else None)
 
     def _skeleton(self) -> table_state.TableState:
-        """Chains (without their rules) and maps (with their elements) of our table: all
+        """Chains (without their rules), maps and sets (with their elements) of our table: all
         that apply and remove need, without parsing every network's rules."""
         check_guard()
         items: list[Json] = []
-        for what in ("chains", "maps"):  # one listing per document: the binding parses one
+        for what in ("chains", "maps", "sets"):  # one listing per document: the binding parses one
             rc, out, err = self._nft.json_cmd(document([{"list": {what: {}}}]))
             if rc != 0:
                 raise Failed(f"cannot list nftables {what}: {' '.join(err.split())}")
@@ -172,8 +174,14 @@ class NftFirewall:
             self._with_skeleton(lambda current: self._guard_on(current, part))
 
     def _guard_on(self, current: table_state.TableState, part: NetworkRules) -> None:
-        # Only adds: the full apply that follows drops what the network no longer wants.
-        self._run(apply_commands(part), f"firewall guard of network {part.name!r}")
+        # Only adds: the full apply that follows drops what the network no longer wants,
+        # and rewrites the dispatch rules. The skeleton is sent only when the table or
+        # the guard's base chain or maps are missing; a base chain changed behind our
+        # back is put right by drift repair (the nft monitor reports it).
+        present = current.exists and INPUT_CHAIN in current.chains and \
+            all(name in current.sets for name in SETS)
+        self._run(apply_commands(part, skeleton=not present),
+                  f"firewall guard of network {part.name!r}")
         self._cached = table_state.with_added(current, part)
 
     def _apply_locked(self, definition: NetworkDefinition, rules: NetworkRules) -> None:
@@ -192,11 +200,12 @@ class NftFirewall:
                   rules: NetworkRules) -> set[str]:
         """One transaction from ``current``; the chains the network had before."""
         elements, chains = table_state.owned(current, name)
-        if not rules.chains:  # open mode: no rules; drop any left from another mode
+        if rules.empty():  # open mode: no rules; drop any left from another mode
             if elements or chains:
                 self._run(remove_commands(elements, chains), f"firewall of network {name!r}")
         else:
             wanted = {(e.map, table_state.element_key(e.key_json())) for e in rules.elements}
+            wanted |= {(m.set, table_state.element_key(m.key_json())) for m in rules.members}
             stale = [(m, k) for m, k in elements
                      if (m, table_state.element_key(k)) not in wanted]
             self._run(apply_commands(rules, stale, chains - rules.chain_names()),

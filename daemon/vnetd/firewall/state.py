@@ -19,6 +19,7 @@ from .rules import (
     POSTROUTING_CHAIN,
     PRIORITY_FILTER,
     PRIORITY_SRCNAT,
+    SETS,
     TABLE,
     ElementRef,
     Json,
@@ -53,10 +54,18 @@ class MapState:
 
 
 @dataclass
+class SetState:
+    name: str
+    types: tuple[str, ...]
+    members: list[tuple[Any, str | None]] = field(default_factory=list)  # (listed key, owner)
+
+
+@dataclass
 class TableState:
     exists: bool
     chains: dict[str, ChainState] = field(default_factory=dict)
     maps: dict[str, MapState] = field(default_factory=dict)
+    sets: dict[str, SetState] = field(default_factory=dict)
 
 
 _NO_COUNT: Json = {"counter": None}
@@ -106,6 +115,18 @@ def parse_table(listing: Json | None) -> TableState:
                         target = verdict.get("target")
                 entry.elements.append((key, target))
             state.maps[spec["name"]] = entry
+        elif "set" in item:
+            spec = item["set"]
+            types = spec.get("type")
+            members = SetState(spec["name"], tuple(types) if isinstance(types, list)
+                               else (str(types),))
+            for elem in spec.get("elem", []):
+                inner = elem.get("elem") if isinstance(elem, dict) else None
+                if isinstance(inner, dict):
+                    members.members.append((inner.get("val"), inner.get("comment")))
+                else:
+                    members.members.append((elem, None))
+            state.sets[spec["name"]] = members
         elif "rule" in item:
             rule = item["rule"]
             chain_state = state.chains.get(rule["chain"])
@@ -125,6 +146,9 @@ def installed_networks(state: TableState) -> set[str]:
         name = chain.rules[0].comment
         if name and chain.name in chain_ids(name).all():
             names.add(name)
+    # A start that ended between the guard and the full transaction leaves members only.
+    names.update(owner for set_state in state.sets.values()
+                 for _, owner in set_state.members if owner)
     return names
 
 
@@ -136,13 +160,20 @@ def owned(state: TableState, network_name: str) -> tuple[list[ElementRef], set[s
     for map_state in state.maps.values():
         elements.extend((map_state.name, key) for key, target in map_state.elements
                         if target in ids)
+    for set_state in state.sets.values():
+        elements.extend((set_state.name, key) for key, owner in set_state.members
+                        if owner == network_name)
     return elements, chains
 
 
-def element_key(key: Any) -> str | ipaddress.IPv4Network | ipaddress.IPv6Network:
+def element_key(key: Any) -> Any:
     """A listed or built element key as a comparable value."""
     if isinstance(key, dict) and "elem" in key:
         key = key["elem"].get("val")
+    if isinstance(key, dict) and "concat" in key:
+        return tuple(element_key(part) for part in key["concat"])
+    if isinstance(key, int):
+        return key
     if isinstance(key, dict) and "prefix" in key:
         return ipaddress.ip_network(f"{key['prefix']['addr']}/{key['prefix']['len']}")
     if isinstance(key, dict) and "range" in key:
@@ -177,6 +208,10 @@ def skeleton_problems(state: TableState) -> list[str]:
         if map_state is None or (map_state.key_type, map_state.interval,
                                  map_state.verdict) != (key_type, interval, True):
             problems.append(f"map {name} is missing or changed")
+    for name, types in SETS.items():
+        set_state = state.sets.get(name)
+        if set_state is None or set_state.types != types:
+            problems.append(f"set {name} is missing or changed")
     return problems
 
 
@@ -187,6 +222,7 @@ class Index:
 
     skeleton: tuple[str, ...]  # skeleton_problems
     elements: dict[str, list[tuple[str, Any]]]  # (map, listed key) by target chain
+    members: dict[str, list[tuple[str, Any]]]  # (set, listed key) by owner
 
 
 def index(state: TableState) -> Index:
@@ -195,7 +231,12 @@ def index(state: TableState) -> Index:
         for key, target in map_state.elements:
             if target is not None:
                 elements.setdefault(target, []).append((name, key))
-    return Index(tuple(skeleton_problems(state)), elements)
+    members: dict[str, list[tuple[str, Any]]] = {}
+    for name, set_state in state.sets.items():
+        for key, owner in set_state.members:
+            if owner is not None:
+                members.setdefault(owner, []).append((name, key))
+    return Index(tuple(skeleton_problems(state)), elements, members)
 
 
 def network_problems(state: TableState, rules: NetworkRules,
@@ -206,7 +247,7 @@ def network_problems(state: TableState, rules: NetworkRules,
     if found is None:
         found = index(state)
     problems: list[str] = []
-    if rules.chains:
+    if not rules.empty():
         problems.extend(found.skeleton)
     ids = chain_ids(rules.name).all()
     chains = {name for name in ids if name in state.chains}
@@ -225,6 +266,12 @@ def network_problems(state: TableState, rules: NetworkRules,
         problems.append(f"map elements differ: missing "
                         f"{sorted(map(str, want_elements - have_elements))}, unexpected "
                         f"{sorted(map(str, have_elements - want_elements))}")
+    have_members = {(s, element_key(k)) for s, k in found.members.get(rules.name, ())}
+    want_members = {(m.set, element_key(m.key_json())) for m in rules.members}
+    if have_members != want_members:
+        problems.append(f"set members differ: missing "
+                        f"{sorted(map(str, want_members - have_members))}, unexpected "
+                        f"{sorted(map(str, have_members - want_members))}")
     return problems
 
 
@@ -237,7 +284,10 @@ def without_network(state: TableState, network_name: str) -> TableState:
         maps={name: MapState(m.name, m.key_type, m.interval, m.verdict,
                              [(key, target) for key, target in m.elements
                               if target not in ids])
-              for name, m in state.maps.items()})
+              for name, m in state.maps.items()},
+        sets={name: SetState(s.name, s.types, [(key, owner) for key, owner in s.members
+                                               if owner != network_name])
+              for name, s in state.sets.items()})
 
 
 def with_network(state: TableState, network_name: str, rules: NetworkRules) -> TableState:
@@ -251,12 +301,25 @@ def with_added(state: TableState, rules: NetworkRules) -> TableState:
     applier's cache is replaced, never changed in place)."""
     after = TableState(state.exists, dict(state.chains),
                        {name: MapState(m.name, m.key_type, m.interval, m.verdict,
-                                       list(m.elements)) for name, m in state.maps.items()})
-    if not rules.chains:
+                                       list(m.elements)) for name, m in state.maps.items()},
+                       {name: SetState(s.name, s.types, list(s.members))
+                        for name, s in state.sets.items()})
+    if rules.empty():
         return after
     after.exists = True
+    for name, (kind, hook, prio) in _BASE_SPECS.items():  # a transaction needs them
+        after.chains.setdefault(name, ChainState(name, (kind, hook, prio, "accept")))
     for name, (key_type, interval) in MAPS.items():
         after.maps.setdefault(name, MapState(name, key_type, interval, True))
+    for name, types in SETS.items():
+        after.sets.setdefault(name, SetState(name, types))
+    for member in rules.members:  # a guard, then the full apply: each member once
+        have = after.sets[member.set].members
+        key = element_key(member.key_json())
+        # Only the owner's own members are parsed: parsing every member of the set cost
+        # ~5 ms per start with 100 networks.
+        if all(element_key(k) != key for k, owner in have if owner == member.owner):
+            have.append((member.key_json(), member.owner))
     for chain, _rules in rules.chains:
         after.chains[chain] = ChainState(chain, None)
     for element in rules.elements:
