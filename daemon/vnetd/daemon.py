@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import listeners
 from .backends import BridgeBackend, BridgeState, BridgeSurvey
 from .codec import format_network, parse_network
 from .dnsmasq.supervisor import DnsmasqSupervisor
@@ -107,8 +108,11 @@ def build_manager(paths: Paths, firewall: NftFirewall | None = None, *,
                   resolv_conf: Path = DEFAULT_RESOLV_CONF) -> tuple[Manager, DriftRepair]:
     store = Store(paths, parse_network, format_network)
     bridge = LazyBridge()
+    # The nftables firewall guards every firewalled network's dnsmasq before it starts
+    # (NetworkRunner.start), so that dnsmasq binds with bind-interfaces.
     runner = NetworkRunner(bridge, firewall or NftFirewall(),
-                           DnsmasqSupervisor(paths, resolv_conf=resolv_conf))
+                           DnsmasqSupervisor(paths, resolv_conf=resolv_conf,
+                                             guarded=listeners.guarded))
     manager = Manager(store, runner)
     drift = DriftRepair(manager, firewall_watch=nft_watch, affected_networks=affected_networks,
                         bridge_watch=bridge.watch)
