@@ -69,6 +69,7 @@ class NetworkRunner:
                 built.append("firewall")
                 self.firewall.guard(definition)
                 lap("guard")
+                checkpoint("start-guarded")
                 step = "dnsmasq"
                 built.append("dnsmasq")
                 dnsmasq = asyncio.ensure_future(self.dnsmasq.start(definition))

@@ -12,7 +12,10 @@ bridge's address) and from a guest of another network.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 from tests.conftest import require_tools
 from tests.integration.busapi import Api, network_xml
@@ -102,3 +105,56 @@ def test_the_guard_comes_back_after_the_table_goes(
     assert '10.77.94.1 . "vgback" comment "gback"' in topology.host.run(
         "nft", "list", "set", "inet", "vnetd", "home4").stdout
     assert _answers(topology.uplink, "10.77.94.1") == ("", "")
+
+
+def _drops_by_family(topology: Topology) -> dict[str, int]:
+    listing = json.loads(topology.host.run("nft", "-j", "list", "chain", "inet", "vnetd",
+                                           "input").stdout)
+    counts = {}
+    for item in listing["nftables"]:
+        if "rule" not in item:
+            continue
+        expr = item["rule"]["expr"]
+        family = expr[0]["match"]["left"]["concat"][0]["payload"]["protocol"]
+        counts[family] = next(e["counter"]["packets"] for e in expr if "counter" in e)
+    return counts
+
+
+def test_tftp_and_ipv6_are_guarded_too(vnetd_daemon: Daemon, topology: Topology) -> None:
+    """TFTP (IPv4) and DNS over IPv6: answered on the bridge, dropped from the uplink by
+    the guard (its counters for ip and ip6 move)."""
+    require_tools("dnsmasq", "dig", "busybox", "nft")
+    root = Path(tempfile.mkdtemp(prefix="vnetd-tftp-"))
+    try:
+        root.chmod(0o755)  # dnsmasq serves it after dropping root
+        (root / "boot.txt").write_text("vnetd tftp\n")
+        (root / "boot.txt").chmod(0o644)
+        xml = ("<network><name>gtftp</name><forward mode='nat'/><bridge name='vgtftp'/>"
+               f"{PROBE}<ip address='10.77.95.1' netmask='255.255.255.0'>"
+               f"<tftp root='{root}'/><dhcp><range start='10.77.95.100' "
+               "end='10.77.95.200'/></dhcp></ip>"
+               "<ip family='ipv6' address='fd00:77:95::1' prefix='64'/></network>")
+        vnetd_daemon.start("--no-default-network")
+        api = Api(vnetd_daemon)
+        api.net(api.define(xml), "Start")
+        guest = topology.add_guest("vgtftp")
+        guest.dhcp()
+        guest.ns.run("ip", "-6", "addr", "add", "fd00:77:95::50/64", "dev", "eth0", "nodad")
+        topology.add_ipv6_uplink("fd00:77:95::/64")
+        topology.uplink.run("ip", "route", "add", "10.77.0.0/16", "via", UPLINK_HOST_IP)
+
+        def tftp(ns: Namespace) -> bool:
+            got = ns.run("timeout", "3", "busybox", "tftp", "-g", "-r", "boot.txt", "-l",
+                         "/dev/stdout", "10.77.95.1", check=False)
+            return got.returncode == 0 and "vnetd tftp" in got.stdout
+
+        assert tftp(guest.ns)
+        assert _answers(guest.ns, "fd00:77:95::1") == ("192.0.2.9",) * 2
+        before = _drops_by_family(topology)
+        assert not tftp(topology.uplink)
+        assert _answers(topology.uplink, "fd00:77:95::1") == ("", "")
+        after = _drops_by_family(topology)
+        assert after["ip"] > before["ip"], (before, after)  # the TFTP requests
+        assert after["ip6"] > before["ip6"], (before, after)  # the DNS queries
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

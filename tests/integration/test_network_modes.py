@@ -123,7 +123,8 @@ def test_static_host_and_two_networks_side_by_side(vnetd_daemon: Daemon,
     assert topology.add_guest("vtwo").dhcp().startswith("10.77.75.")
 
 
-STEPS = ["start-after-status", "start-bridge", "start-firewall", "start-dnsmasq", "start-done"]
+STEPS = ["start-after-status", "start-bridge", "start-firewall", "start-dnsmasq", "start-guarded",
+         "start-done"]
 
 
 @pytest.mark.parametrize("step", STEPS)

@@ -24,13 +24,14 @@ class NetState:
     bridge: bool
     bridge_addresses: tuple[str, ...]
     chains: frozenset[str]
+    guard: int  # members of the input chain's sets commented with the network's name
     dnsmasq_pid: int | None  # live dnsmasq from the pid file
     dnsmasq_conf: bool
     status: str | None  # phase in the status file, or None without one
 
     @property
     def parts(self) -> dict[str, bool]:
-        return {"bridge": self.bridge, "firewall": bool(self.chains),
+        return {"bridge": self.bridge, "firewall": bool(self.chains or self.guard),
                 "dnsmasq": self.dnsmasq_pid is not None, "status": self.status is not None}
 
 
@@ -43,6 +44,17 @@ def nft_table(ns: Namespace) -> dict[str, Any]:
 
 def table_chains(ns: Namespace) -> set[str]:
     return {item["chain"]["name"] for item in nft_table(ns)["nftables"] if "chain" in item}
+
+
+def guard_members(ns: Namespace) -> dict[str, int]:
+    """Set members per owning network (the name in each member's comment)."""
+    counts: dict[str, int] = {}
+    for item in nft_table(ns)["nftables"]:
+        for elem in item.get("set", {}).get("elem", []):
+            owner = elem.get("elem", {}).get("comment") if isinstance(elem, dict) else None
+            if owner:
+                counts[owner] = counts.get(owner, 0) + 1
+    return counts
 
 
 def links(ns: Namespace) -> dict[str, dict[str, Any]]:
@@ -95,9 +107,11 @@ def rss_kib(pid: int) -> int:
 
 def network_state(daemon: Daemon, ns: Namespace, name: str, bridge: str, *,
                   chains: set[str] | None = None,
-                  link_map: dict[str, dict[str, Any]] | None = None) -> NetState:
+                  link_map: dict[str, dict[str, Any]] | None = None,
+                  members: dict[str, int] | None = None) -> NetState:
     link_map = links(ns) if link_map is None else link_map
     chains = table_chains(ns) if chains is None else chains
+    members = guard_members(ns) if members is None else members
     link = link_map.get(bridge)
     addresses = tuple(a["local"] for a in link.get("addr_info", [])
                       if a.get("family") == "inet") if link else ()
@@ -116,7 +130,8 @@ def network_state(daemon: Daemon, ns: Namespace, name: str, bridge: str, *,
     if status_file.exists():
         status = str(json.loads(status_file.read_text()).get("phase", "running"))
     return NetState(name=name, bridge=link is not None, bridge_addresses=addresses,
-                    chains=frozenset(ids & chains), dnsmasq_pid=pid,
+                    chains=frozenset(ids & chains), guard=members.get(name, 0),
+                    dnsmasq_pid=pid,
                     dnsmasq_conf=(daemon.state_dir / "dnsmasq" / f"{name}.conf").exists(),
                     status=status)
 
@@ -129,11 +144,12 @@ def verdict(state: NetState, *, address: str, nat: bool = True, dnsmasq: bool = 
     running = (state.bridge and address in state.bridge_addresses
                and state.chains == wanted_chains
                and (state.dnsmasq_pid is not None) == dnsmasq
+               and (state.guard > 0) == dnsmasq  # DNS on: dnsmasq's guard in place
                and state.status == "running")
     if running:
         return "running"
-    stopped = (not state.bridge and not state.chains and state.dnsmasq_pid is None
-               and state.status is None)
+    stopped = (not state.bridge and not state.chains and not state.guard
+               and state.dnsmasq_pid is None and state.status is None)
     if stopped:
         return "stopped"
     return f"inconsistent: {state}"

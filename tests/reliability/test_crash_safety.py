@@ -59,7 +59,7 @@ CASES = [
     # A start interrupted anywhere is rolled back: its status says "starting".
     *(Case("start", s, "stopped", "old")
       for s in (*STORE_STEPS, "start-after-status", "start-bridge", "start-firewall",
-                "start-dnsmasq", "start-done")),
+                "start-dnsmasq", "start-guarded", "start-done")),
     # A destroy interrupted after its status write is completed at the next start;
     # before it (the status write itself torn) the network keeps running.
     *(Case("destroy", s, "running", "old") for s in STORE_STEPS),
@@ -72,7 +72,7 @@ CASES = [
     Case("undefine-running", "undefine-after-delete", "running", "absent"),
     *(Case("create", s, "absent", "absent")
       for s in ("start-after-status", "start-bridge", "start-firewall", "start-dnsmasq",
-                "start-done")),
+                "start-guarded", "start-done")),
 ]
 
 

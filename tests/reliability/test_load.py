@@ -19,6 +19,7 @@ from tests.reliability.busclient import BusClient, Reply, call, manager_call, ne
 from tests.reliability.state import (
     daemon_pid,
     dnsmasq_processes,
+    guard_members,
     links,
     network_state,
     rss_kib,
@@ -160,10 +161,11 @@ def _kernel_mismatches(daemon: Daemon, topology: Topology,
     host = topology.host
     link_map = links(host)
     chains = table_chains(host)
+    members = guard_members(host)
     mismatches = []
     for n in range(1, NETWORKS + 1):
         state = network_state(daemon, host, f"ld{n}", f"vl{n}", chains=chains,
-                              link_map=link_map)
+                              link_map=link_map, members=members)
         found = verdict(state, address=f"10.88.{n}.1")
         wanted = "running" if reported.get(n) else "stopped"
         if found != wanted:
