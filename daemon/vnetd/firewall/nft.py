@@ -176,7 +176,7 @@ class NftFirewall:
     def _guard_on(self, current: table_state.TableState, part: NetworkRules) -> None:
         # Only adds: the full apply that follows drops what the network no longer wants,
         # and rewrites the dispatch rules. The skeleton is sent only when the table or
-        # the guard's base chain or maps are missing; a base chain changed behind our
+        # the guard's base chain or sets are missing; a base chain changed behind our
         # back is put right by drift repair (the nft monitor reports it).
         present = current.exists and INPUT_CHAIN in current.chains and \
             all(name in current.sets for name in SETS)
