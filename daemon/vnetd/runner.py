@@ -162,7 +162,8 @@ class NetworkRunner:
 
     async def adopt(self, definition: NetworkDefinition, facts: RuntimeFacts,
                     firewall_intact: bool | None = None,
-                    bridge_ifindex: int | None = None) -> RuntimeFacts:
+                    bridge_ifindex: int | None = None, *,
+                    when: str = "after restart") -> RuntimeFacts:
         """Take over a network that kept running while the daemon was away.
 
         ``firewall_intact`` is the caller's ``verify_many`` answer when it checked many
@@ -197,8 +198,8 @@ class NetworkRunner:
                 pid = await self.dnsmasq.start(definition)
                 repaired.append("dnsmasq")
         if repaired:
-            log.warning("network %s: repaired %s after restart", definition.name,
-                        ", ".join(repaired))
+            log.warning("network %s: repaired %s %s", definition.name, ", ".join(repaired),
+                        when)
         return RuntimeFacts(bridge_ifindex=ifindex, dnsmasq_pid=pid,
                             started_at=facts.started_at, repaired=tuple(repaired))
 
@@ -213,4 +214,4 @@ class NetworkRunner:
 
     async def repair(self, definition: NetworkDefinition, facts: RuntimeFacts) -> RuntimeFacts:
         """Drift repair: the same checks as adoption, on a network we run."""
-        return await self.adopt(definition, facts)
+        return await self.adopt(definition, facts, when="while running")

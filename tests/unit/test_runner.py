@@ -12,7 +12,7 @@ from vnetd.dnsmasq.supervisor import DnsmasqStartError
 from vnetd.errors import Conflict, Failed, InvalidArgument, NotSupported, VnetdError
 from vnetd.firewall.foreign import ForeignDrop
 from vnetd.model import Bridge, IpConfig, NetworkDefinition
-from vnetd.runner import NetworkRunner
+from vnetd.runner import NetworkRunner, RuntimeFacts
 
 DEF = NetworkDefinition(name="n", bridge=Bridge(name="vn0"),
                         ips=(IpConfig(address="10.1.0.1", prefix=24),))
@@ -268,3 +268,14 @@ def test_close_on_the_way_out_leaves_the_dnsmasq_watches_to_the_kernel() -> None
     # os._exit follows: 100 pidfds and loop readers are not taken down one by one (the
     # bridge backend still waits for its deletions in flight).
     assert log.calls == ["bridge.close"]
+
+
+def test_repair_log_says_when(caplog: pytest.LogCaptureFixture) -> None:
+    """Adoption and drift repair share their checks; the log says which one it was."""
+    runner = _runner(Log())
+    facts = RuntimeFacts(bridge_ifindex=7, dnsmasq_pid=1234)
+    with caplog.at_level("WARNING", logger="vnetd.runner"):
+        asyncio.run(runner.adopt(DEF, facts))
+        asyncio.run(runner.repair(DEF, facts))
+    assert [r.getMessage().rsplit(" ", 2)[-2:] for r in caplog.records] == [
+        ["after", "restart"], ["while", "running"]]
