@@ -55,7 +55,14 @@ def listen_ports(definition: NetworkDefinition) -> tuple[tuple[str, int], ...]:
 
 
 def guarded(definition: NetworkDefinition) -> bool:
-    """Whether vnetd's firewall guards this network's dnsmasq, so that dnsmasq may bind
-    with ``bind-interfaces``. ``open`` networks get no firewall rules of vnetd's (as in
-    libvirt) and keep ``bind-dynamic``."""
-    return definition.mode in FIREWALLED_MODES and runs_dnsmasq(definition)
+    """Whether this network's dnsmasq binds with ``bind-interfaces``, its DNS and TFTP
+    guarded by vnetd's firewall. Not for:
+
+    * ``open`` networks: no firewall rules of vnetd's (as in libvirt);
+    * networks with an IPv6 address: dnsmasq's router advertisements name the bridge's
+      link-local address as the DNS server (RDNSS), and the kernel gives the bridge that
+      address only once a port brings carrier, after dnsmasq started: a dnsmasq that
+      binds once would never listen there. Their dnsmasq keeps ``bind-dynamic`` (the
+      guard's set elements are installed all the same)."""
+    return (definition.mode in FIREWALLED_MODES and runs_dnsmasq(definition)
+            and not definition.ips_of(6))

@@ -31,9 +31,11 @@ DHCP_ONLY = NetworkDefinition(
 
 @pytest.mark.parametrize(("definition", "ports", "guarded"), [
     (CASES["nat"], DNS, True),
-    (CASES["route"], DNS, True),
+    (CASES["route"], DNS, False),  # has IPv6
+    (network(Forward(mode=ForwardMode.ROUTE)), DNS, True),
     (CASES["isolated"], DNS, True),
     (CASES["open"], DNS, False),  # no firewall of vnetd's: dnsmasq keeps bind-dynamic
+    (CASES["nat-ipv6"], DNS, False),  # RDNSS names the link-local address: bind-dynamic
     (network(Forward(), TFTP_IP), (*DNS, ("udp", 69)), True),
     (DHCP_ONLY, (), True),  # DHCP only: no socket on the address, nothing to guard
     (NetworkDefinition(name="x", bridge=CASES["nat"].bridge, forward=Forward(),
