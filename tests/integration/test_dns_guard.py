@@ -120,6 +120,14 @@ def _drops_by_family(topology: Topology) -> dict[str, int]:
     return counts
 
 
+def _start_one(daemon: Daemon, xml: str, name: str) -> str:
+    """Start the daemon and the network; the network's dnsmasq conf."""
+    daemon.start("--no-default-network")
+    api = Api(daemon)
+    api.net(api.define(xml), "Start")
+    return (daemon.state_dir / "dnsmasq" / f"{name}.conf").read_text()
+
+
 def test_tftp_is_guarded(vnetd_daemon: Daemon, topology: Topology) -> None:
     """TFTP from a bind-interfaces dnsmasq: the file for a guest on the bridge, nothing
     for the uplink (the guard's counter moves)."""
@@ -133,10 +141,7 @@ def test_tftp_is_guarded(vnetd_daemon: Daemon, topology: Topology) -> None:
                "<ip address='10.77.95.1' netmask='255.255.255.0'>"
                f"<tftp root='{root}'/><dhcp><range start='10.77.95.100' "
                "end='10.77.95.200'/></dhcp></ip></network>")
-        vnetd_daemon.start("--no-default-network")
-        api = Api(vnetd_daemon)
-        api.net(api.define(xml), "Start")
-        conf = (vnetd_daemon.state_dir / "dnsmasq" / "gtftp.conf").read_text()
+        conf = _start_one(vnetd_daemon, xml, "gtftp")
         assert "\nbind-interfaces\n" in conf and "\nenable-tftp\n" in conf
         guest = topology.add_guest("vgtftp")
         guest.dhcp()
@@ -165,10 +170,7 @@ def test_ipv6_network_answers_on_its_link_local_address(
     xml = ("<network><name>gsix</name><forward mode='nat'/><bridge name='vgsix'/>"
            f"{PROBE}<ip address='10.77.96.1' netmask='255.255.255.0'/>"
            "<ip family='ipv6' address='fd00:77:96::1' prefix='64'/></network>")
-    vnetd_daemon.start("--no-default-network")
-    api = Api(vnetd_daemon)
-    api.net(api.define(xml), "Start")
-    conf = (vnetd_daemon.state_dir / "dnsmasq" / "gsix.conf").read_text()
+    conf = _start_one(vnetd_daemon, xml, "gsix")
     assert "\nbind-dynamic\n" in conf and "bind-interfaces" not in conf
     guest = topology.add_guest("vgsix")
     guest.ns.run("ip", "-6", "addr", "add", "fd00:77:96::50/64", "dev", "eth0", "nodad")
