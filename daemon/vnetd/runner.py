@@ -55,7 +55,9 @@ class NetworkRunner:
         try:
             checkpoint("start-bridge")
             ifindex = await self.bridge.ensure(definition)
-            built.append("bridge")
+            # The firewall counts as built from here: its transactions are atomic, and a
+            # remove of what is not there changes nothing.
+            built += ["bridge", "firewall"]
             lap("bridge")
             # dnsmasq needs the bridge and its addresses, not the rules: it starts in its
             # own process (~10 ms: exec, config, sockets) while the synchronous nftables
@@ -66,7 +68,6 @@ class NetworkRunner:
                 # What keeps dnsmasq from answering on other interfaces is in place before
                 # it binds (vnetd.listeners); the rest of the rules may follow.
                 step = "firewall"
-                built.append("firewall")
                 self.firewall.guard(definition)
                 lap("guard")
                 checkpoint("start-guarded")
@@ -78,8 +79,6 @@ class NetworkRunner:
                     await dnsmasq  # refused at once (bad config, no binary): undone below
             step = "firewall"
             checkpoint("start-firewall")
-            if "firewall" not in built:
-                built.append("firewall")
             self.firewall.apply(definition)
             lap("firewall")
             step = "dnsmasq"
