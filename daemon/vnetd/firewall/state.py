@@ -293,17 +293,22 @@ def without_network(state: TableState, network_name: str) -> TableState:
 def with_network(state: TableState, network_name: str, rules: NetworkRules) -> TableState:
     """``state`` after ``apply_commands(rules, ...)`` made the table hold exactly ``rules``
     for this network (chains without their rules, as the skeleton listing has them)."""
-    return with_added(without_network(state, network_name), rules)
+    return _add(without_network(state, network_name), rules)  # a fresh copy already
 
 
 def with_added(state: TableState, rules: NetworkRules) -> TableState:
     """``state`` after a transaction added ``rules`` and removed nothing (a copy: the
     applier's cache is replaced, never changed in place)."""
-    after = TableState(state.exists, dict(state.chains),
-                       {name: MapState(m.name, m.key_type, m.interval, m.verdict,
-                                       list(m.elements)) for name, m in state.maps.items()},
-                       {name: SetState(s.name, s.types, list(s.members))
-                        for name, s in state.sets.items()})
+    return _add(TableState(state.exists, dict(state.chains),
+                           {name: MapState(m.name, m.key_type, m.interval, m.verdict,
+                                           list(m.elements))
+                            for name, m in state.maps.items()},
+                           {name: SetState(s.name, s.types, list(s.members))
+                            for name, s in state.sets.items()}), rules)
+
+
+def _add(after: TableState, rules: NetworkRules) -> TableState:
+    """``after`` (a copy of the caller's own) with ``rules`` added in place."""
     if rules.empty():
         return after
     after.exists = True
