@@ -102,6 +102,7 @@ class NftFirewall:
         # someone else changed it a transaction built on the cache fails: then the
         # skeleton is read from the kernel and the transaction built again.
         self._cached: table_state.TableState | None = None
+        self._last_built: tuple[NetworkDefinition, NetworkRules] | None = None
 
     @property
     def _nft(self) -> NftContext:
@@ -160,14 +161,23 @@ class NftFirewall:
 
     # --- FirewallBackend ---------------------------------------------------------
 
+    def _build(self, definition: NetworkDefinition) -> NetworkRules:
+        """``build_network``, once for the guard and the apply of one start (the runner
+        hands both the same definition object)."""
+        last = self._last_built
+        if last is not None and last[0] is definition:
+            return last[1]
+        rules = build_network(definition)
+        self._last_built = (definition, rules)
+        return rules
+
     def apply(self, definition: NetworkDefinition) -> None:
-        rules = build_network(definition)  # bad input fails here, before any change
+        rules = self._build(definition)  # bad input fails here, before any change
         with self._lock:
             self._apply_locked(definition, rules)
 
     def guard(self, definition: NetworkDefinition) -> None:
-        rules = build_network(definition)
-        part = guard_part(rules)
+        part = guard_part(self._build(definition))
         if part is None:
             return
         with self._lock:
