@@ -19,7 +19,7 @@ from .backends import BridgeBackend, DhcpDnsBackend, FirewallBackend
 from .errors import ALL_ERRORS, Failed, VnetdError
 from .laps import Laps
 from .model import NetworkDefinition
-from .testhooks import checkpoint
+from .testhooks import checkpoint, hold
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ class NetworkRunner:
                 pid = await dnsmasq
                 lap("dnsmasq ready")
             checkpoint("start-done")
+            await hold("start-done")
             log.debug("network %s started (ms): %s", name, lap)
         except BaseException as exc:
             if dnsmasq is not None and not dnsmasq.done():

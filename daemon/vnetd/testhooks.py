@@ -9,10 +9,15 @@ production runs pay one dictionary lookup per named step.
   passed at daemon start-up, before the operation under test).
 - ``VNETD_TEST_FAIL_AT=step[,step…]``: raise ``Failed`` at that step (simulates a
   refusal by the kernel, nftables or dnsmasq, to test rollback).
+- ``VNETD_TEST_HOLD_AT=step[,step…]``: an operation waits there for
+  ``VNETD_TEST_HOLD_SECONDS`` (default 1) without blocking the daemon (a call kept in
+  flight, to test what happens meanwhile).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import signal
 
@@ -48,3 +53,10 @@ def checkpoint(step: str) -> None:
     """A named step of an operation: crash or fail here when a test asks for it."""
     maybe_crash(step)
     maybe_fail(step)
+
+
+async def hold(step: str) -> None:
+    """A named step of an operation where a test may keep it waiting."""
+    if _ENABLED and step in _steps("VNETD_TEST_HOLD_AT"):
+        logging.getLogger(__name__).info("test hook: holding at %s", step)
+        await asyncio.sleep(float(os.environ.get("VNETD_TEST_HOLD_SECONDS", "1")))

@@ -85,6 +85,40 @@ def test_running_networks_survive_daemon_stop_and_autostart_applies(
         assert Path(f"/proc/{pid}").exists(), "the adopted dnsmasq is gone"
 
 
+def test_a_call_in_flight_when_the_daemon_stops_finishes_and_answers(
+        vnetd_daemon: Daemon, topology: Topology) -> None:
+    """SIGTERM while a start is in flight: the start completes and answers, the daemon
+    then exits cleanly, and the network is found running by the next daemon."""
+    hold = {"VNETD_TEST_HOOKS": "1", "VNETD_TEST_HOLD_AT": "start-done",
+            "VNETD_TEST_HOLD_SECONDS": "1.5"}
+    vnetd_daemon.start("--no-default-network", env=hold)
+    api = Api(vnetd_daemon)
+    path = api.define(network_xml("held", 16, bridge="vheld"))
+    call = subprocess.Popen(
+        ["busctl", f"--address={vnetd_daemon.bus.address}", "call", "--", "org.vnetd1", path,
+         "org.vnetd1.Network", "Start"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while "test hook: holding at start-done" not in vnetd_daemon.log():
+            assert time.monotonic() < deadline, vnetd_daemon.log()[-3000:]
+            time.sleep(0.02)
+        assert call.poll() is None, "the start did not wait at its held step"
+        began = time.monotonic()
+        assert vnetd_daemon.stop() == 0, vnetd_daemon.log()[-3000:]
+        waited = time.monotonic() - began
+        out, err = call.communicate(timeout=10)
+    finally:
+        if call.poll() is None:
+            call.kill()
+            call.wait()
+    assert call.returncode == 0, f"the call in flight failed: {err}"
+    assert waited > 0.5, f"the daemon exited {waited:.2f} s after SIGTERM: it did not wait"
+    assert topology.host.run("ip", "link", "show", "vheld").returncode == 0
+    vnetd_daemon.start("--no-default-network")
+    assert api.prop(path, "Active") is True
+
+
 def test_default_network_on_fresh_install(vnetd_daemon: Daemon, topology: Topology) -> None:
     vnetd_daemon.start()
     api = Api(vnetd_daemon)
