@@ -86,9 +86,10 @@ class LeaseWatcher:
         Closing an inotify descriptor waits until the kernel has freed its watches, after
         an SRCU grace period: 8 ms here, up to 22 ms with 100 dnsmasq running, most of a
         daemon stop. Removing the watch first starts that wait at once, and it runs out
-        while the daemon lets go of the rest; by the time ``stop`` closes the descriptor
-        little or nothing is left to wait for (a close 5 ms after the removal: 0.07 ms).
-        Dev lab, 100 networks running, SIGTERM to exit: 9-13 ms, against 14-32 before."""
+        while the daemon lets go of the rest (a close 5 ms after the removal: 0.07 ms;
+        1.5 ms after it, up to 15 ms). A daemon that exits leaves the close to the kernel
+        (``Manager.shutdown``). Dev lab, 100 networks running, SIGTERM to exit: 9-13 ms,
+        against 14-32 before."""
         if self._fd is not None and self._wd is not None and self._libc is not None:
             self._libc.inotify_rm_watch(self._fd, self._wd)
             self._wd = None

@@ -657,9 +657,14 @@ class Manager:
 
     async def shutdown(self, *, exiting: bool = False) -> None:
         """Let go of kernel handles; running networks and their dnsmasq keep running.
-        ``exiting``: the process ends right after (``NetworkRunner.close``)."""
+        ``exiting``: the process ends right after (``NetworkRunner.close``), and the
+        kernel closes the lease watch's descriptor at exit. Closed here, 1.5 ms after
+        ``stop_lease_events`` removed the watch, the close waited 13-15 ms in two of
+        four daemon stops (dev lab, 100 networks): for the grace period that frees the
+        watch, which the descriptor's release waits for if it has not yet run out."""
         await self.runner.close(exiting=exiting)
-        self.lease_watcher.stop()  # last: see stop_lease_events
+        if not exiting:
+            self.lease_watcher.stop()  # last: see stop_lease_events
 
     def save_running_status(self, obj: NetworkObject) -> None:
         self._save_status(obj, "running")

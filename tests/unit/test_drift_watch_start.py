@@ -53,8 +53,8 @@ class Kernel:
         return {d.name: self.bridges[d.name] for d in definitions if d.name in self.bridges}
 
 
-def _setup(*active: bool) -> tuple[DriftRepair, Watches, list[NetworkObject], list[str],
-                                    Kernel]:
+def _setup(*active: bool, watches: Watches | None = None
+           ) -> tuple[DriftRepair, Watches, list[NetworkObject], list[str], Kernel]:
     repaired: list[str] = []
     kernel = Kernel()
 
@@ -73,7 +73,7 @@ def _setup(*active: bool) -> tuple[DriftRepair, Watches, list[NetworkObject], li
                                      verify_many=kernel.verify_many),
             bridge=SimpleNamespace(intact=kernel.intact), repair=repair),
         save_running_status=lambda obj: None, notify_repaired=lambda obj, parts: None)
-    watches = Watches()
+    watches = watches or Watches()
     drift = DriftRepair(manager, firewall_watch=watches.firewall_watch,
                         bridge_watch=watches.bridge_watch)
     return drift, watches, networks, repaired, kernel
@@ -136,3 +136,47 @@ async def test_watches_start_at_once_when_networks_run() -> None:
     drift.network_started(networks[0])  # after stop: nothing starts
     await asyncio.sleep(0.01)
     assert (watches.firewall, watches.bridge) == (1, 1)
+
+
+class SlowToEnd(Watches):
+    """A firewall watch whose clean-up, like the real one's, kills the monitor and then
+    waits for the process to end (here: until ``reaped`` is set)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: list[str] = []
+        self.reaped = asyncio.Event()
+
+    async def firewall_watch(self, on_burst: Any, *, started: asyncio.Event | None = None,
+                             on_other_tables: Any = None) -> None:
+        try:
+            await super().firewall_watch(on_burst, started=started,
+                                         on_other_tables=on_other_tables)
+        finally:
+            self.steps.append("killed")
+            await self.reaped.wait()
+            self.steps.append("reaped")
+
+
+@pytest.mark.asyncio
+async def test_a_stop_before_the_process_exits_kills_the_monitor_without_waiting() -> None:
+    watches = SlowToEnd()
+    drift, _watches, _networks, _repaired, _kernel = _setup(True, watches=watches)
+    drift.start()
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(drift.stop(exiting=True), 1)
+    assert watches.steps == ["killed"]
+
+
+@pytest.mark.asyncio
+async def test_a_stop_that_goes_on_running_waits_for_the_monitor_to_end() -> None:
+    watches = SlowToEnd()
+    drift, _watches, _networks, _repaired, _kernel = _setup(True, watches=watches)
+    drift.start()
+    await asyncio.sleep(0.05)
+    stopping = asyncio.ensure_future(drift.stop())
+    await asyncio.sleep(0.05)
+    assert not stopping.done() and watches.steps == ["killed"]
+    watches.reaped.set()
+    await asyncio.wait_for(stopping, 1)
+    assert watches.steps == ["killed", "reaped"]
