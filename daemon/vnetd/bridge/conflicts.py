@@ -101,7 +101,14 @@ def is_link_local(iface: IPInterface) -> bool:
 
 
 def overlaps(a: IPNetwork, b: IPNetwork) -> bool:
-    return a.version == b.version and (a.subnet_of(b) or b.subnet_of(a))  # type: ignore[arg-type]
+    """One prefix contains the other: their first min(prefix lengths) bits agree.
+    Compared as integers: ``subnet_of`` both ways cost ~10 us a pair, and every start
+    compares its subnets with every route of the host (with 100 networks running,
+    1.2 ms of the check)."""
+    if a.version != b.version:
+        return False
+    shift = a.max_prefixlen - min(a.prefixlen, b.prefixlen)
+    return int(a.network_address) >> shift == int(b.network_address) >> shift
 
 
 def check_existing_link(definition: NetworkDefinition, link: LinkFact | None,
