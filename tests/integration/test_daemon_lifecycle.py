@@ -107,7 +107,7 @@ def test_a_call_in_flight_when_the_daemon_stops_finishes_and_answers(
         began = time.monotonic()
         assert vnetd_daemon.stop() == 0, vnetd_daemon.log()[-3000:]
         waited = time.monotonic() - began
-        out, err = call.communicate(timeout=10)
+        _out, err = call.communicate(timeout=10)
     finally:
         if call.poll() is None:
             call.kill()
