@@ -3,6 +3,7 @@ autostart across daemon restarts, and the default network of a fresh install."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -153,7 +154,8 @@ def _children(pid: int) -> list[str]:
 def test_no_helper_process_until_a_network_runs(vnetd_daemon: Daemon,
                                                 topology: Topology) -> None:
     """The drift watches (an ``nft monitor`` child, a netlink socket) start with the
-    first running network, not before."""
+    first running network, not before; nor does any worker thread (the start-up's
+    nftables listing ends with the start-up)."""
     vnetd_daemon.start("--no-default-network")
     assert vnetd_daemon.process is not None
     pid = vnetd_daemon.process.pid
@@ -161,6 +163,7 @@ def test_no_helper_process_until_a_network_runs(vnetd_daemon: Daemon,
     path = api.define(network_xml("idle", 12, bridge="vidle"))
     time.sleep(1)  # the daemon has long answered; nothing more is coming
     assert _children(pid) == []
+    assert len(os.listdir(f"/proc/{pid}/task")) == 1, "an idle daemon runs worker threads"
     api.net(path, "Start")
     deadline = time.monotonic() + 10
     while "nft" not in _children(pid) and time.monotonic() < deadline:

@@ -30,16 +30,24 @@ def is_set_aside(link: rtdump.Link) -> bool:
             and link.kind == "bridge" and not link.flags & IFF_UP)
 
 
-def clear_set_aside(known: frozenset[str] | None = None) -> list[str]:
-    """Delete the set-aside bridges of this network namespace (blocking: run it in a
-    thread); the names deleted. ``known``: the interface names a dump of this start-up
-    already read; when none could be set aside, no second dump."""
+def find_set_aside(known: frozenset[str] | None = None) -> list[rtdump.Link]:
+    """The set-aside bridges of this network namespace (one link dump, ~0.3 ms).
+    ``known``: the interface names a dump of this start-up already read; when none
+    could be set aside, no second dump."""
     if known is not None and not any(name.startswith(PREFIX) for name in known):
         return []
+    return [link for link in rtdump.links() if is_set_aside(link)]
+
+
+def clear_set_aside(known: frozenset[str] | None = None) -> list[str]:
+    """Delete the set-aside bridges (blocking: run it in a thread); the names deleted."""
+    return delete_set_aside(find_set_aside(known))
+
+
+def delete_set_aside(links: list[rtdump.Link]) -> list[str]:
+    """Delete these bridges (blocking: a bridge's deletion waits for the kernel)."""
     deleted = []
-    for link in rtdump.links():
-        if not is_set_aside(link):
-            continue
+    for link in links:
         log.warning("deleting bridge %s: a network stop was interrupted while deleting it",
                     link.name)
         try:
