@@ -59,10 +59,12 @@ def guarded(definition: NetworkDefinition) -> bool:
     guarded by vnetd's firewall. Not for:
 
     * ``open`` networks: no firewall rules of vnetd's (as in libvirt);
-    * networks with an IPv6 address: dnsmasq's router advertisements name the bridge's
-      link-local address as the DNS server (RDNSS), and the kernel gives the bridge that
-      address only once a port brings carrier, after dnsmasq started: a dnsmasq that
-      binds once would never listen there. Their dnsmasq keeps ``bind-dynamic`` (the
-      guard's set elements are installed all the same)."""
+    * networks with an IPv6 address and no MAC: dnsmasq's router advertisements name
+      the bridge's link-local address as the DNS server (RDNSS), and the kernel gives
+      the bridge that address only once a port brings carrier, after dnsmasq started: a
+      dnsmasq that binds once would never listen there. With a MAC (every defined
+      network has one, see ``vnetd.defaults``) vnetd adds that address itself before
+      dnsmasq starts (``vnetd.bridge.conflicts.link_local``). Without, dnsmasq keeps
+      ``bind-dynamic`` (the guard's set elements are installed all the same)."""
     return (definition.mode in FIREWALLED_MODES and runs_dnsmasq(definition)
-            and not definition.ips_of(6))
+            and (definition.mac is not None or not definition.ips_of(6)))

@@ -88,7 +88,8 @@ def kernel_view(ns: Namespace) -> str:
     addrs = json.dumps(_no_timers(json.loads(ns.run("ip", "-j", "addr", "show").stdout)))
     sysctls = ns.run("sh", "-c", "grep -H . /proc/sys/net/ipv6/conf/vs*/disable_ipv6 "
                      "/proc/sys/net/ipv6/conf/vs*/accept_ra /proc/sys/net/ipv6/conf/vs*/autoconf "
-                     "/proc/sys/net/ipv6/conf/vs*/accept_dad").stdout
+                     "/proc/sys/net/ipv6/conf/vs*/accept_dad "
+                     "/proc/sys/net/ipv6/conf/vs*/addr_gen_mode").stdout
     return links + addrs + sysctls
 
 
@@ -153,6 +154,16 @@ def test_intact_exactly_when_ensure_changes_nothing(host_ns: Namespace) -> None:
     assert sorted(drive(host_ns, "survey")) == ["c"]
     drive(host_ns, "ensure")
     assert sorted(drive(host_ns, "survey")) == ["a", "b", "c"]
+
+    # b has a MAC and IPv6: vnetd's own link-local address, and none from the kernel.
+    link_local = "fe80::5054:ff:fe00:b/64"
+    assert link_local in host_ns.run("ip", "-6", "addr", "show", "dev", "vsb").stdout
+    host_ns.run("ip", "addr", "del", link_local, "dev", "vsb")
+    assert sorted(drive(host_ns, "survey")) == ["a", "c"]
+    host_ns.run("sysctl", "-qw", "net.ipv6.conf.vsb.addr_gen_mode=0")
+    drive(host_ns, "ensure")
+    assert sorted(drive(host_ns, "survey")) == ["a", "b", "c"]
+    assert host_ns.run("sysctl", "-n", "net.ipv6.conf.vsb.addr_gen_mode").stdout.strip() == "1"
 
 
 def test_adopt_many_takes_bridges_over_as_ensure_does(host_ns: Namespace) -> None:

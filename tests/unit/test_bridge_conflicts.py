@@ -13,8 +13,10 @@ from vnetd.bridge.conflicts import (
     AddressFact,
     LinkFact,
     RouteFact,
+    bridge_addresses,
     check_existing_link,
     check_route_collisions,
+    link_local,
     overlaps,
     parse_network,
     route_metric,
@@ -93,6 +95,17 @@ def test_wanted_addresses_in_order_without_duplicates() -> None:
                  IpConfig(address="10.0.0.1", prefix=24),
                  IpConfig(address="fd00::1", family="ipv6")))
     assert wanted_addresses(d) == (iface("10.0.0.1/24"), iface("fd00::1/64"))
+
+
+def test_link_local_is_the_eui64_of_the_mac_for_ipv6_networks() -> None:
+    six = net(mac="52:54:00:12:34:56")  # net() has an IPv6 address
+    assert link_local(six) == iface("fe80::5054:ff:fe12:3456/64")  # RFC 4291 appendix A
+    assert link_local(net(mac="02:00:00:00:00:01")) == iface("fe80::ff:fe00:1/64")
+    assert link_local(net()) is None  # no MAC: the kernel's own, when carrier comes
+    four = net(mac="52:54:00:12:34:56", ips=(IpConfig(address="10.0.0.1", prefix=24),))
+    assert link_local(four) is None
+    assert bridge_addresses(six) == (*wanted_addresses(six), link_local(six))
+    assert bridge_addresses(four) == wanted_addresses(four)
 
 
 def test_wanted_addresses_rejects_bad_prefix() -> None:

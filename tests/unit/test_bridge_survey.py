@@ -122,12 +122,30 @@ def test_ipv6_network_needs_ipv6_on_and_its_address() -> None:
         is not None
 
 
+def test_ipv6_network_with_a_mac_needs_its_own_link_local_address() -> None:
+    """vnetd adds the bridge's link-local address itself (EUI-64 of the network's MAC)
+    and keeps the kernel from making one (addr_gen_mode 1)."""
+    definition = net(mac="52:54:00:aa:bb:cc",
+                     ips=(IpConfig(address="192.168.5.1", prefix=24),
+                          IpConfig(address="fd00:5::1", family="ipv6", prefix=64)))
+    own = addr("fe80::5054:ff:feaa:bbcc/64")
+    everything = [addr("192.168.5.1/24"), addr("fd00:5::1/64"), own]
+    wanted = ipv6_sysctls(True, True)
+    assert wanted["addr_gen_mode"] == "1"
+    assert check(definition, bridge(), everything, [], wanted) is not None
+    assert check(definition, bridge(), everything[:2], [], wanted) is None  # missing
+    assert check(definition, bridge(), everything, [], ipv6_sysctls(True)) is None
+    assert check(definition, bridge(), everything, [],
+                 {**wanted, "addr_gen_mode": "0"}) is None  # the kernel would add its own
+
+
 def test_sysctls_read_as_ensure_would_write_them(tmp_path: Path) -> None:
     conf = tmp_path / "net" / "ipv6" / "conf" / "virbr5"
     conf.mkdir(parents=True)
-    for key, value in ipv6_sysctls(False).items():
+    written = ipv6_sysctls(True, True)
+    for key, value in written.items():
         (conf / key).write_text(value + "\n")
-    assert _sysctls(tmp_path, "virbr5") == NO_V6
+    assert _sysctls(tmp_path, "virbr5") == written
     (conf / "autoconf").unlink()
-    assert _sysctls(tmp_path, "virbr5") == {**NO_V6, "autoconf": ""}  # not as wanted
+    assert _sysctls(tmp_path, "virbr5") == {**written, "autoconf": ""}  # not as wanted
     assert _sysctls(tmp_path, "virbr6") is None  # no such directory: no IPv6 to tune

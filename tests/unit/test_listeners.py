@@ -3,6 +3,7 @@ guards (the one place the dnsmasq conf and the firewall builder both read)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -35,7 +36,10 @@ DHCP_ONLY = NetworkDefinition(
     (network(Forward(mode=ForwardMode.ROUTE)), DNS, True),
     (CASES["isolated"], DNS, True),
     (CASES["open"], DNS, False),  # no firewall of vnetd's: dnsmasq keeps bind-dynamic
-    (CASES["nat-ipv6"], DNS, False),  # RDNSS names the link-local address: bind-dynamic
+    # RDNSS names the bridge's link-local address: vnetd adds it before dnsmasq starts,
+    # which takes the network's MAC; without one, dnsmasq keeps bind-dynamic.
+    (CASES["nat-ipv6"], DNS, False),
+    (dataclasses.replace(CASES["nat-ipv6"], mac="52:54:00:0a:0b:0c"), DNS, True),
     (network(Forward(), TFTP_IP), (*DNS, ("udp", 69)), True),
     (DHCP_ONLY, (), True),  # DHCP only: no socket on the address, nothing to guard
     (NetworkDefinition(name="x", bridge=CASES["nat"].bridge, forward=Forward(),

@@ -92,6 +92,26 @@ def wanted_addresses(definition: NetworkDefinition) -> tuple[IPInterface, ...]:
     return tuple(out)
 
 
+def link_local(definition: NetworkDefinition) -> IPInterface | None:
+    """The bridge's IPv6 link-local address, which vnetd adds itself for a network with
+    an IPv6 address and a MAC: the EUI-64 of the MAC (RFC 4291 appendix A), the address
+    the kernel would make, but present before dnsmasq starts rather than once a port
+    brings carrier (see ``vnetd.listeners.guarded``). None: the kernel's own, if any."""
+    if definition.mac is None or not definition.ips_of(6):
+        return None
+    octets = bytes.fromhex(definition.mac.replace(":", ""))
+    eui64 = bytes((octets[0] ^ 0x02, *octets[1:3], 0xFF, 0xFE, *octets[3:]))
+    return ipaddress.IPv6Interface((b"\xfe\x80" + bytes(6) + eui64, 64))
+
+
+def bridge_addresses(definition: NetworkDefinition) -> tuple[IPInterface, ...]:
+    """Every address ``ensure`` puts on the bridge: the definition's, then the
+    link-local one vnetd adds (not a subnet of the network: never a route conflict)."""
+    wanted = wanted_addresses(definition)
+    own = link_local(definition)
+    return wanted if own is None else (*wanted, own)
+
+
 def route_metric(route: Route) -> int:
     return route.metric if route.metric else DEFAULT_ROUTE_METRIC
 

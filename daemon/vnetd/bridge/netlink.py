@@ -75,12 +75,13 @@ from .conflicts import (
     AddressFact,
     LinkFact,
     RouteFact,
+    bridge_addresses,
     check_existing_link,
     find_route_collision,
     is_link_local,
+    link_local,
     route_metric,
     validate_bridge_name,
-    wanted_addresses,
 )
 from .linkdel import delete_link
 from .setaside import clear_set_aside
@@ -269,7 +270,7 @@ class NetlinkBridge:
 
     async def ensure(self, definition: NetworkDefinition) -> int:
         name = validate_bridge_name(definition.bridge_name)
-        wanted = wanted_addresses(definition)  # may raise InvalidArgument: before touching
+        wanted = bridge_addresses(definition)  # may raise InvalidArgument: before touching
         msg = await self._link(name)
         created = msg is None
         if msg is not None:
@@ -280,7 +281,8 @@ class NetlinkBridge:
         index: int = msg["index"]
         try:
             await self._reconcile_link(definition, name, msg)
-            self._set_ipv6_sysctls(name, any(a.version == 6 for a in wanted))
+            self._set_ipv6_sysctls(name, any(a.version == 6 for a in wanted),
+                                   link_local(definition) is not None)
             # Up before the addresses: every running dnsmasq (bind-dynamic) wakes up for
             # each address and for each new link-scope route. With the bridge up first,
             # the prefix route comes in the same burst as the address, and each dnsmasq
@@ -378,11 +380,11 @@ class NetlinkBridge:
                              "link", "set", index=index, **changes)
         await self._stp.reconcile(definition, name, msg)
 
-    def _set_ipv6_sysctls(self, name: str, has_ipv6: bool) -> None:
+    def _set_ipv6_sysctls(self, name: str, has_ipv6: bool, own_link_local: bool) -> None:
         conf = self._sysctl_root / "net" / "ipv6" / "conf" / name
         if not conf.is_dir():
             return  # IPv6 is off in this kernel or namespace: nothing to tune
-        for key, value in survey.ipv6_sysctls(has_ipv6).items():
+        for key, value in survey.ipv6_sysctls(has_ipv6, own_link_local).items():
             path = conf / key
             try:
                 if path.read_text().strip() != value:

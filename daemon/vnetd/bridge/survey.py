@@ -24,9 +24,10 @@ from . import rtdump
 from .conflicts import (
     AddressFact,
     LinkFact,
+    bridge_addresses,
     check_existing_link,
+    link_local,
     validate_bridge_name,
-    wanted_addresses,
 )
 from .stp_rules import (
     KERNEL_STP_OFF,
@@ -42,10 +43,19 @@ from .stp_rules import (
 IFF_UP = 0x1
 
 
-def ipv6_sysctls(has_ipv6: bool) -> dict[str, str]:
-    """What ``ensure`` writes under net/ipv6/conf/BRIDGE (see ``vnetd.bridge.netlink``)."""
-    return {"disable_ipv6": "0" if has_ipv6 else "1", "accept_ra": "0", "autoconf": "0",
-            "accept_dad": "0"}
+#: Every sysctl ``ensure`` may write under net/ipv6/conf/BRIDGE.
+SYSCTL_KEYS = ("disable_ipv6", "accept_ra", "autoconf", "accept_dad", "addr_gen_mode")
+
+
+def ipv6_sysctls(has_ipv6: bool, own_link_local: bool = False) -> dict[str, str]:
+    """What ``ensure`` writes under net/ipv6/conf/BRIDGE (see ``vnetd.bridge.netlink``).
+    ``own_link_local``: vnetd adds the link-local address itself, so the kernel must
+    make none (addr_gen_mode 1: IN6_ADDR_GEN_MODE_NONE)."""
+    wanted = {"disable_ipv6": "0" if has_ipv6 else "1", "accept_ra": "0", "autoconf": "0",
+              "accept_dad": "0"}
+    if own_link_local:
+        wanted["addr_gen_mode"] = "1"
+    return wanted
 
 
 @dataclass(frozen=True)
@@ -100,7 +110,7 @@ def _sysctls(root: Path, bridge: str) -> dict[str, str] | None:
     Plain os calls: through pathlib the 400 reads of 100 bridges took ~35 ms."""
     conf = f"{root}/net/ipv6/conf/{bridge}/"
     values = {}
-    for key in ("disable_ipv6", "accept_ra", "autoconf", "accept_dad"):
+    for key in SYSCTL_KEYS:
         try:
             fd = os.open(conf + key, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -131,7 +141,7 @@ def check(definition: NetworkDefinition, link: rtdump.Link | None,
     own = [a for a in addresses if a.index == link.index]
     try:
         name = validate_bridge_name(definition.bridge_name)
-        wanted = wanted_addresses(definition)
+        wanted = bridge_addresses(definition)
         if name != link.name or not check_existing_link(
                 definition, LinkFact(link.index, link.name, link.kind, link.mac), own):
             return None
@@ -141,9 +151,11 @@ def check(definition: NetworkDefinition, link: rtdump.Link | None,
         return None
     if not set(wanted) <= {a.interface for a in own}:
         return None
-    if sysctls is not None and dict(sysctls) != ipv6_sysctls(
-            any(a.version == 6 for a in wanted)):
-        return None
+    if sysctls is not None:
+        settings = ipv6_sysctls(any(a.version == 6 for a in wanted),
+                                link_local(definition) is not None)
+        if any(sysctls.get(key) != value for key, value in settings.items()):
+            return None
     return _stp(definition, link, list(ports))
 
 
