@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 
 from . import output
-from .errors import NotFound, VnetdError
+from .errors import NotFound, NotRunning, VnetdError
 from .listing import list_flags, networks_from_managed_objects
 from .outcome import FROM_FILE, ON_NETWORK, CommandError, finish, read_file, report
 from .uuids import looks_like_uuid
@@ -153,6 +153,43 @@ def parse_simple(words: Sequence[str]) -> tuple[bool, str, str] | None:
     return quiet, rest[0], rest[1]
 
 
+# DESIGN.md fixes a network's object path: /org/vnetd1/network/<name escaped as
+# sd_bus_path_encode>. So the path of a named network is known without asking, and
+# the name of a network a call returned is read from its path.
+_PATH_PREFIX = "/org/vnetd1/network/"
+_PATH_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+# What the bus or dbus-fast answers for a path with no object (no such network).
+_NO_OBJECT = frozenset({"org.freedesktop.DBus.Error.UnknownMethod",
+                        "org.freedesktop.DBus.Error.UnknownObject"})
+
+
+def network_path(name: str) -> str:
+    encoded = "".join(chr(b) if b in _PATH_SAFE else f"_{b:02x}" for b in name.encode())
+    return _PATH_PREFIX + (encoded or "_")
+
+
+def network_name(path: str) -> str | None:
+    """The name in a network's object path; None for a path not of that form."""
+    if not path.startswith(_PATH_PREFIX):
+        return None
+    element = path[len(_PATH_PREFIX):]
+    if element == "_":
+        return ""
+    out = bytearray()
+    i = 0
+    try:
+        while i < len(element):
+            if element[i] == "_":
+                out.append(int(element[i + 1:i + 3], 16))
+                i += 3
+            else:
+                out.append(ord(element[i]))
+                i += 1
+        return out.decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
 def _lookup(connection: Connection, text: str) -> str:
     try:
         try:
@@ -167,12 +204,26 @@ def _lookup(connection: Connection, text: str) -> str:
         raise CommandError(f"failed to get network '{text}'", exc) from exc
 
 
+def _call_network(connection: Connection, text: str, method: str) -> None:
+    """``method`` on the network named (or, failing that, with the UUID) ``text``:
+    first on the path the name gives, which saves virsh's lookup call when the name is
+    right; when no such object answers, as virsh does (name, then UUID)."""
+    try:
+        connection.call(BUS_NAME, network_path(text), NETWORK_IFACE, method)
+        return
+    except NotRunning as exc:  # worded as when the lookup came first
+        raise CommandError(f"failed to get network '{text}'", exc) from exc
+    except VnetdError as exc:
+        if exc.dbus_name not in _NO_OBJECT:
+            raise
+    connection.call(BUS_NAME, _lookup(connection, text), NETWORK_IFACE, method)
+
+
 def _simple_text(command: str, arg: str, connection: Connection) -> str:
     if command in ON_NETWORK:
         method, failed, done = ON_NETWORK[command]
-        path = _lookup(connection, arg)
         try:
-            connection.call(BUS_NAME, path, NETWORK_IFACE, method)
+            _call_network(connection, arg, method)
         except VnetdError as exc:
             raise CommandError(failed.format(arg), exc) from exc
         return done.format(arg) + "\n"
@@ -181,8 +232,10 @@ def _simple_text(command: str, arg: str, connection: Connection) -> str:
     try:
         path = str(connection.call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, method, "s",
                                    (xml,))[0])
-        name = connection.call(BUS_NAME, path, "org.freedesktop.DBus.Properties", "Get",
-                               "ss", (NETWORK_IFACE, "Name"))[0]
+        name = network_name(path)
+        if name is None:
+            name = connection.call(BUS_NAME, path, "org.freedesktop.DBus.Properties", "Get",
+                                   "ss", (NETWORK_IFACE, "Name"))[0]
     except VnetdError as exc:
         raise CommandError(failed.format(arg), exc) from exc
     return done.format(name, arg) + "\n"

@@ -42,11 +42,16 @@ def test_launcher_starts_python_isolated_and_without_site(tmp_path: Path) -> Non
 def test_quick_commands_import_no_heavy_standard_modules(tmp_path: Path) -> None:
     launcher = render_launcher(tmp_path)
     probe = tmp_path / "probe.py"
-    # Run the launcher's code with an exit hook that reports what got imported.
+    # Run the launcher's code with an exit hook that reports what got imported (the
+    # launcher ends with os._exit, without Python's teardown or atexit hooks).
     probe.write_text(
-        "import atexit, sys\n"
-        "atexit.register(lambda: sys.stderr.write('MODULES ' + ' '.join(sorted(sys.modules))"
-        " + '\\n'))\n"
+        "import os, sys\n"
+        "_exit = os._exit\n"
+        "def report(code):\n"
+        "    sys.stderr.write('MODULES ' + ' '.join(sorted(sys.modules)) + '\\n')\n"
+        "    sys.stderr.flush()\n"
+        "    _exit(code)\n"
+        "os._exit = report\n"
         f"sys.argv = [{str(launcher)!r}] + sys.argv[1:]\n"
         f"exec(compile(open({str(launcher)!r}).read(), 'vnetctl', 'exec'))\n")
     for argv in (["net-list", "--all"], ["net-start", "default"],

@@ -1,0 +1,170 @@
+"""What the quick path sends and waits for: one write for the bus's greeting and the
+first call, no lookup call for a network named by its name, no Get call for the name
+of a network just defined, and no interpreter teardown after the output is out."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dbus_fast import Message, MessageType
+
+from vnetctl import quick, wire
+from vnetctl.errors import NotFound, VnetdError
+from vnetd.bus.names import network_path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _reply(serial: int, signature: str = "", body: list[Any] | None = None,
+           error: str | None = None) -> bytes:
+    msg = Message(message_type=MessageType.ERROR if error else MessageType.METHOD_RETURN,
+                  reply_serial=serial, serial=100 + serial, destination=":1.9",
+                  signature=signature, body=body or [], error_name=error)
+    return bytes(msg._marshall(False))
+
+
+def test_first_call_goes_out_with_the_authentication_and_hello(tmp_path: Path) -> None:
+    """A fake bus that answers only once it has the whole greeting and the call from
+    the client's first write: waiting for OK, then for Hello's reply, would hang."""
+    path = str(tmp_path / "bus")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen(1)
+    first: list[bytes] = []
+
+    def bus() -> None:
+        conn, _ = server.accept()
+        conn.settimeout(10)
+        with conn:
+            data = b""
+            while data.count(b"org.vnetd1.Manager") < 1:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+                first.append(chunk)
+            conn.sendall(b"OK 0123456789abcdef0123456789abcdef\r\n"
+                         + _reply(1, "s", [":1.9"]) + _reply(2, "u", [7]))
+
+    thread = threading.Thread(target=bus, daemon=True)
+    thread.start()
+    with wire.Connection(f"unix:path={path}", timeout=10) as connection:
+        assert connection.call("org.vnetd1", "/org/vnetd1", "org.vnetd1.Manager",
+                               "Version") == [7]
+    thread.join(10)
+    server.close()
+    sent = b"".join(first)
+    assert sent.startswith(b"\0AUTH EXTERNAL ")
+    auth_end = sent.index(b"\r\nBEGIN\r\n") + len(b"\r\nBEGIN\r\n")
+    hello_length = wire.message_length(sent[auth_end:auth_end + 16])
+    kind, headers, _ = wire.parse_message(sent[auth_end:auth_end + hello_length])
+    assert (kind, headers[wire.MEMBER]) == (wire.METHOD_CALL, "Hello")
+    _, headers, _ = wire.parse_message(sent[auth_end + hello_length:])
+    assert headers[wire.MEMBER] == "Version"
+
+
+def test_a_refused_authentication_falls_back(tmp_path: Path) -> None:
+    path = str(tmp_path / "bus")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen(1)
+
+    def bus() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"REJECTED DBUS_COOKIE_SHA1\r\n")
+
+    thread = threading.Thread(target=bus, daemon=True)
+    thread.start()
+    with pytest.raises(wire.Unsupported, match="refused EXTERNAL"), \
+            wire.Connection(f"unix:path={path}", timeout=10) as connection:
+        connection.call("org.vnetd1", "/org/vnetd1", "org.vnetd1.Manager", "Version")
+    thread.join(10)
+    server.close()
+
+
+class RecordingConnection:
+    """Stands in for ``wire.Connection``: records calls, answers from a script."""
+
+    def __init__(self, answers: dict[tuple[str, str], Any]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[str, str]] = []
+
+    def call(self, destination: str, path: str, interface: str, member: str,
+             signature: str = "", body: tuple[Any, ...] = ()) -> list[Any]:
+        self.calls.append((path, member))
+        answer = self.answers.get((path, member))
+        if isinstance(answer, VnetdError):
+            raise answer
+        return [answer]
+
+
+NO_OBJECT = VnetdError("unknown method", "org.freedesktop.DBus.Error.UnknownMethod")
+
+
+def test_a_named_network_is_called_on_its_path_without_a_lookup() -> None:
+    connection = RecordingConnection({})
+    text = quick._simple_text("net-start", "lab", connection)  # type: ignore[arg-type]
+    assert text == "Network lab started\n"
+    assert connection.calls == [("/org/vnetd1/network/lab", "Start")]
+
+
+def test_no_object_at_the_name_path_looks_up_as_virsh() -> None:
+    uuid = "c8605e8b-9401-4a38-9ba1-05fffa6fec23"
+    connection = RecordingConnection({
+        (network_path(uuid), "Destroy"): NO_OBJECT,
+        ("/org/vnetd1", "LookupByName"): NotFound("no network with matching name"),
+        ("/org/vnetd1", "LookupByUUID"): "/org/vnetd1/network/lab"})
+    quick._simple_text("net-destroy", uuid, connection)  # type: ignore[arg-type]
+    assert connection.calls == [(network_path(uuid), "Destroy"), ("/org/vnetd1", "LookupByName"),
+                                ("/org/vnetd1", "LookupByUUID"),
+                                ("/org/vnetd1/network/lab", "Destroy")]
+
+
+def test_other_errors_of_the_direct_call_are_reported_as_they_are() -> None:
+    failed = VnetdError("network 'lab' is not active", "org.vnetd1.Error.NotActive")
+    connection = RecordingConnection({("/org/vnetd1/network/lab", "Destroy"): failed})
+    with pytest.raises(quick.CommandError) as caught:
+        quick._simple_text("net-destroy", "lab", connection)  # type: ignore[arg-type]
+    assert caught.value.cause is failed
+    assert connection.calls == [("/org/vnetd1/network/lab", "Destroy")]
+
+
+def test_a_defined_network_is_named_from_its_path(tmp_path: Path) -> None:
+    xml = tmp_path / "n.xml"
+    xml.write_text("<network><name>a b-é</name></network>")
+    connection = RecordingConnection({("/org/vnetd1", "DefineXML"): network_path("a b-é")})
+    text = quick._simple_text("net-define", str(xml), connection)  # type: ignore[arg-type]
+    assert text == f"Network a b-é defined from {xml}\n"
+    assert connection.calls == [("/org/vnetd1", "DefineXML")]
+
+
+@pytest.mark.parametrize("name", ["default", "a b", "é_x", "_", "-", "x" * 60, "net.1"])
+def test_paths_are_the_daemons(name: str) -> None:
+    assert quick.network_path(name) == network_path(name)
+    assert quick.network_name(network_path(name)) == name
+
+
+def test_paths_of_other_objects_are_not_names() -> None:
+    assert quick.network_name("/org/vnetd1") is None
+    assert quick.network_name("/org/vnetd1/network/_zz") is None
+
+
+def test_the_process_ends_without_teardown_once_the_output_is_out() -> None:
+    """An atexit handler would run in Python's teardown; run() leaves it out, and
+    still flushes what was written and keeps the exit status."""
+    code = ("import atexit, sys; sys.path.insert(0, sys.argv[1]); import vnetctl.cli as cli\n"
+            "atexit.register(lambda: print('teardown'))\n"
+            "cli.main = lambda: (sys.stdout.write('x' * 70000), 3)[1]\n"
+            "cli.run()\n")
+    proc = subprocess.run([sys.executable, "-IS", "-c", code, str(REPO / "client")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 3
+    assert proc.stdout == "x" * 70000
