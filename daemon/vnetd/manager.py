@@ -221,9 +221,9 @@ class Manager:
 
     # -- definitions ------------------------------------------------------------------
 
-    async def _prepare(self, xml: str, existing: NetworkObject | None) -> NetworkDefinition:
-        """Parse, check uniqueness and fill defaults; caller holds the names lock."""
-        definition = parse_network(xml)
+    async def _prepare(self, definition: NetworkDefinition,
+                       existing: NetworkObject | None) -> NetworkDefinition:
+        """Check uniqueness and fill defaults; caller holds the names lock."""
         same_uuid = None
         if definition.uuid is not None:
             for other in self.networks.values():
@@ -275,9 +275,10 @@ class Manager:
 
     async def define(self, xml: str) -> NetworkObject:
         async with self._names_lock:
-            name = parse_network(xml).name
+            parsed = parse_network(xml)
+            name = parsed.name
             existing = self.networks.get(name)
-            definition = await self._prepare(xml, existing)
+            definition = await self._prepare(parsed, existing)
         obj = existing
         if obj is None:
             checkpoint("define-before-write")
@@ -331,10 +332,11 @@ class Manager:
 
     async def create(self, xml: str) -> NetworkObject:
         async with self._names_lock:
-            name = parse_network(xml).name
+            parsed = parse_network(xml)
+            name = parsed.name
             if name in self.networks:
                 raise AlreadyExists(f"network '{name}' already exists")
-            definition = await self._prepare(xml, None)
+            definition = await self._prepare(parsed, None)
             obj = NetworkObject(definition=definition, persistent=False)
             # Reserve the name while starting so a concurrent define or create is refused.
             self.networks[name] = obj
