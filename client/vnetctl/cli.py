@@ -53,6 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = quick.run_simple(simple, sys.stdout, sys.stderr)
         if status is not None:
             return status
+    dumpxml = quick.parse_dumpxml(words)
+    if dumpxml is not None:
+        status = quick.run_dumpxml(dumpxml, sys.stdout, sys.stderr)
+        if status is not None:
+            return status
     enable_site_packages()
     from .parser import build_parser, named_command
 

@@ -168,3 +168,32 @@ def test_the_process_ends_without_teardown_once_the_output_is_out() -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 3
     assert proc.stdout == "x" * 70000
+
+
+@pytest.mark.parametrize(("argv", "parsed"), [
+    (("net-dumpxml", "lab"), (False, "lab", False)),
+    (("net-dumpxml", "--inactive", "lab"), (False, "lab", True)),
+    (("-q", "net-dumpxml", "lab", "--inactive"), (True, "lab", True)),
+    (("net-dumpxml",), None),
+    (("net-dumpxml", "a", "b"), None),
+    (("net-dumpxml", "--inac", "lab"), None),  # argparse's abbreviation: its path
+    (("net-dumpxml", "lab", "--json"), None),
+    (("net-dumpxml", "--inactive", "--inactive", "lab"), None),
+    (("net-info", "lab"), None),
+])
+def test_dumpxml_parses_as_argparse_or_not_at_all(argv: tuple[str, ...],
+                                                  parsed: tuple[bool, str, bool] | None) -> None:
+    assert quick.parse_dumpxml(argv) == parsed
+    if parsed is not None:
+        from vnetctl.parser import build_parser, named_command
+
+        args = build_parser(named_command(list(argv))).parse_args(list(argv))
+        assert (args.quiet, args.network, args.inactive) == parsed
+
+
+def test_dumpxml_asks_the_network_on_its_path() -> None:
+    path = "/org/vnetd1/network/lab"
+    connection = RecordingConnection({(path, "GetXMLDesc"): "<network/>"})
+    assert quick._call_network(connection, "lab", "GetXMLDesc", "u",  # type: ignore[arg-type]
+                               (1,)) == ["<network/>"]
+    assert connection.calls == [(path, "GetXMLDesc")]

@@ -55,7 +55,8 @@ def test_quick_commands_import_no_heavy_standard_modules(tmp_path: Path) -> None
         f"sys.argv = [{str(launcher)!r}] + sys.argv[1:]\n"
         f"exec(compile(open({str(launcher)!r}).read(), 'vnetctl', 'exec'))\n")
     for argv in (["net-list", "--all"], ["net-start", "default"],
-                 ["net-define", str(tmp_path / "missing.xml")]):
+                 ["net-define", str(tmp_path / "missing.xml")],
+                 ["net-dumpxml", "default", "--inactive"]):
         proc = subprocess.run([PYTHON, "-IS", str(probe), *argv], capture_output=True,
                               text=True, timeout=60, check=False,
                               env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": NO_BUS})
