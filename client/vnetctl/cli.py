@@ -58,6 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = quick.run_dumpxml(dumpxml, sys.stdout, sys.stderr)
         if status is not None:
             return status
+    read = quick.parse_read(words)
+    if read is not None:
+        status = quick.run_read(read, sys.stdout, sys.stderr)
+        if status is not None:
+            return status
     enable_site_packages()
     from .parser import build_parser, named_command
 

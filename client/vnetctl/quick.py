@@ -17,7 +17,7 @@ import io
 
 from . import output
 from .errors import NotFound, NotRunning, VnetdError
-from .listing import list_flags, networks_from_managed_objects
+from .listing import info_from_properties, list_flags, networks_from_managed_objects
 from .outcome import FROM_FILE, ON_NETWORK, CommandError, finish, read_file, report
 from .uuids import looks_like_uuid
 from .wire import Connection, Unsupported
@@ -191,13 +191,13 @@ def network_name(path: str) -> str | None:
         return None
 
 
-def _lookup(connection: Connection, text: str) -> str:
+def _lookup(connection: Connection, text: str, uuid_too: bool = True) -> str:
     try:
         try:
             return str(connection.call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "LookupByName",
                                        "s", (text,))[0])
         except NotFound:
-            if not looks_like_uuid(text):
+            if not uuid_too or not looks_like_uuid(text):
                 raise
         return str(connection.call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "LookupByUUID",
                                    "s", (text,))[0])
@@ -206,20 +206,29 @@ def _lookup(connection: Connection, text: str) -> str:
 
 
 def _call_network(connection: Connection, text: str, method: str, signature: str = "",
-                  body: tuple[Any, ...] = ()) -> list[Any]:
+                  body: tuple[Any, ...] = (), *, interface: str = NETWORK_IFACE,
+                  uuid_too: bool = True) -> list[Any]:
     """``method`` on the network named (or, failing that, with the UUID) ``text``:
     first on the path the name gives, which saves virsh's lookup call when the name is
     right; when no such object answers, as virsh does (name, then UUID)."""
+    return _call_network_at(connection, text, method, signature, body, interface=interface,
+                            uuid_too=uuid_too)[1]
+
+
+def _call_network_at(connection: Connection, text: str, method: str, signature: str = "",
+                     body: tuple[Any, ...] = (), *, interface: str = NETWORK_IFACE,
+                     uuid_too: bool = True) -> tuple[str, list[Any]]:
+    """``_call_network``, and the path of the network that answered."""
+    path = network_path(text)
     try:
-        return connection.call(BUS_NAME, network_path(text), NETWORK_IFACE, method,
-                               signature, body)
+        return path, connection.call(BUS_NAME, path, interface, method, signature, body)
     except NotRunning as exc:  # worded as when the lookup came first
         raise CommandError(f"failed to get network '{text}'", exc) from exc
     except VnetdError as exc:
         if exc.dbus_name not in _NO_OBJECT:
             raise
-    return connection.call(BUS_NAME, _lookup(connection, text), NETWORK_IFACE, method,
-                           signature, body)
+    path = _lookup(connection, text, uuid_too)
+    return path, connection.call(BUS_NAME, path, interface, method, signature, body)
 
 
 def _simple_text(command: str, arg: str, connection: Connection) -> str:
@@ -293,3 +302,40 @@ def run_dumpxml(parsed: tuple[bool, str, bool], out: TextIO, err: TextIO) -> int
         report(err, exc)
         return 1
     return finish(out, xml if xml.endswith("\n") else xml + "\n", 0, quiet=quiet, json=False)
+
+
+# -- net-info, net-uuid ---------------------------------------------------------------
+# net-name is not here: it looks a network up by UUID only, which a path cannot do.
+PROPERTIES_IFACE = "org.freedesktop.DBus.Properties"
+READ_COMMANDS = frozenset({"net-info", "net-uuid"})
+
+
+def parse_read(words: Sequence[str]) -> tuple[bool, str, str] | None:
+    """``[-q] net-info|net-uuid NETWORK``: (quiet, command, network), or None."""
+    rest = list(words)
+    quiet = False
+    while rest and rest[0] in _QUIET:
+        quiet = True
+        rest.pop(0)
+    if len(rest) != 2 or rest[0] not in READ_COMMANDS or rest[1].startswith("-"):
+        return None
+    return quiet, rest[0], rest[1]
+
+
+def run_read(parsed: tuple[bool, str, str], out: TextIO, err: TextIO) -> int | None:
+    """``net-info`` (virsh's lookup: name, then UUID) or ``net-uuid`` (by name only)
+    from one ``GetAll``; None when this path cannot reach the bus."""
+    quiet, command, network = parsed
+    try:
+        with Connection() as connection:
+            path, values = _call_network_at(connection, network, "GetAll", "s",
+                                            (NETWORK_IFACE,), interface=PROPERTIES_IFACE,
+                                            uuid_too=command == "net-info")
+    except Unsupported:
+        return None
+    except (CommandError, VnetdError) as exc:
+        report(err, exc)
+        return 1
+    info = info_from_properties(path, values[0])
+    text = output.net_info(info) if command == "net-info" else f"{info.uuid}\n"
+    return finish(out, text, 0, quiet=quiet, json=False)

@@ -197,3 +197,29 @@ def test_dumpxml_asks_the_network_on_its_path() -> None:
     assert quick._call_network(connection, "lab", "GetXMLDesc", "u",  # type: ignore[arg-type]
                                (1,)) == ["<network/>"]
     assert connection.calls == [(path, "GetXMLDesc")]
+
+
+@pytest.mark.parametrize(("argv", "parsed"), [
+    (("net-info", "lab"), (False, "net-info", "lab")),
+    (("-q", "net-uuid", "lab"), (True, "net-uuid", "lab")),
+    (("net-info", "lab", "--json"), None),
+    (("net-info", "--json", "lab"), None),
+    (("net-name", "c8605e8b-9401-4a38-9ba1-05fffa6fec23"), None),  # by UUID only
+    (("net-info",), None),
+])
+def test_read_commands_parse_plain_spellings_only(argv: tuple[str, ...],
+                                                  parsed: tuple[bool, str, str] | None) -> None:
+    assert quick.parse_read(argv) == parsed
+
+
+def test_net_uuid_looks_up_by_name_only_as_virsh() -> None:
+    """A name that looks like a UUID is still only a name for net-uuid."""
+    uuid = "c8605e8b-9401-4a38-9ba1-05fffa6fec23"
+    connection = RecordingConnection({
+        (network_path(uuid), "GetAll"): NO_OBJECT,
+        ("/org/vnetd1", "LookupByName"): NotFound("no network with matching name")})
+    with pytest.raises(quick.CommandError, match="failed to get network"):
+        quick._call_network_at(connection, uuid, "GetAll", "s",  # type: ignore[arg-type]
+                               ("org.vnetd1.Network",), interface=quick.PROPERTIES_IFACE,
+                               uuid_too=False)
+    assert connection.calls == [(network_path(uuid), "GetAll"), ("/org/vnetd1", "LookupByName")]
