@@ -30,9 +30,26 @@ from .paths import (
 log = logging.getLogger("vnetd")
 
 
+def _help_formatter(prog: str) -> argparse.HelpFormatter:
+    """argparse's own formatter, given the width it would find: asking it to find the
+    width imports shutil (with bz2, lzma and zlib, ~1.8 ms of a daemon's start) at each
+    ``add_argument``, for help text a daemon started by systemd never prints."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 80
+    return argparse.HelpFormatter(prog, width=columns - 2)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="vnetd", description="Virtual network daemon (libvirt-compatible networks over D-Bus)")
+        prog="vnetd", description="Virtual network daemon (libvirt-compatible networks over D-Bus)",
+        formatter_class=_help_formatter)
     parser.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR,
                         help="persistent definitions and autostart marks (default %(default)s)")
     parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR,

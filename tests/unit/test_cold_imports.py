@@ -1,8 +1,9 @@
 """What a daemon with no network loads before it answers on the bus, pinned down: not
 pyroute2, lxml and the XML layer, net-update or the bridge survey (each is imported when
 first needed), nor ctypes.util (whose find_library runs ``ldconfig``) or uuid, secrets
-and platform (only a define needs them), and the lazy entry points behave as what they
-stand for."""
+and platform (only a define needs them), nor shutil with its compression modules (the
+option parser is given its width; the dnsmasq binary is looked for at the first start),
+and the lazy entry points behave as what they stand for."""
 
 from __future__ import annotations
 
@@ -18,13 +19,15 @@ from vnetd.netxml import format_network, parse_network
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 DEFERRED = ("pyroute2", "lxml", "vnetd.netxml", "vnetd.update", "vnetd.bridge.survey",
-            "vnetd.bridge.netlink", "ctypes.util", "tempfile", "uuid", "secrets", "platform")
+            "vnetd.bridge.netlink", "ctypes.util", "tempfile", "uuid", "secrets", "platform",
+            "shutil")
 
 
 def test_modules_of_a_daemon_with_no_network() -> None:
     code = textwrap.dedent(f"""
         import sys
         import vnetd.main, vnetd.firewall.nft, vnetd.bus.service, vnetd.daemon
+        vnetd.main.parse_args(["--log-level", "debug"])
         print(sorted(m for m in sys.modules if m.startswith({DEFERRED!r})))
     """)
     proc = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60,
