@@ -48,6 +48,8 @@ def _libc() -> ctypes.CDLL:
 
 @dataclass
 class _NetworkLeases:
+    """The leases last read from one network's lease file."""
+
     leases: dict[LeaseKey, DhcpLease]
 
 

@@ -89,6 +89,8 @@ DEFAULT_NETWORK_XML = """<network>
 
 @dataclass(eq=False)
 class NetworkObject:
+    """A network the daemon knows: its definitions, state and lock."""
+
     definition: NetworkDefinition
     persistent: bool
     autostart: bool = False

@@ -49,6 +49,8 @@ class RawElement:
 
 @dataclass(frozen=True, slots=True)
 class Nat:
+    """``<forward><nat>``: address and port ranges for masquerading."""
+
     ipv6: bool | None = None
     address_start: str | None = None
     address_end: str | None = None
@@ -58,6 +60,8 @@ class Nat:
 
 @dataclass(frozen=True, slots=True)
 class Forward:
+    """``<forward>``: the mode, and the devices of the hardware modes."""
+
     mode: ForwardMode | None = None  # None: attribute absent, which means nat
     dev: str | None = None
     managed: bool | None = None
@@ -73,6 +77,8 @@ class Forward:
 
 @dataclass(frozen=True, slots=True)
 class Bridge:
+    """``<bridge>``: name, STP and its forward delay."""
+
     name: str | None = None
     stp: bool | None = None
     delay: int | None = None
@@ -82,6 +88,8 @@ class Bridge:
 
 @dataclass(frozen=True, slots=True)
 class Domain:
+    """``<domain>``: the DNS domain of the network."""
+
     name: str
     local_only: bool | None = None
     register: bool | None = None
@@ -89,24 +97,32 @@ class Domain:
 
 @dataclass(frozen=True, slots=True)
 class DnsForwarder:
+    """``<dns><forwarder>``: an upstream server, for a domain or all."""
+
     addr: str | None = None
     domain: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class DnsTxt:
+    """``<dns><txt>``."""
+
     name: str
     value: str
 
 
 @dataclass(frozen=True, slots=True)
 class DnsHost:
+    """``<dns><host>``: an address and its host names."""
+
     ip: str
     hostnames: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class DnsSrv:
+    """``<dns><srv>``."""
+
     service: str
     protocol: str
     domain: str | None = None
@@ -118,6 +134,8 @@ class DnsSrv:
 
 @dataclass(frozen=True, slots=True)
 class Dns:
+    """``<dns>``."""
+
     enable: bool | None = None
     forward_plain_names: bool | None = None
     forwarders: tuple[DnsForwarder, ...] = ()
@@ -135,6 +153,8 @@ LeaseUnit = Literal["seconds", "minutes", "hours"]
 
 @dataclass(frozen=True, slots=True)
 class Lease:
+    """``<lease>``: a DHCP lease time."""
+
     expiry: int
     unit: LeaseUnit | None = None  # None: attribute absent, libvirt's default is minutes
 
@@ -147,6 +167,8 @@ class Lease:
 
 @dataclass(frozen=True, slots=True)
 class DhcpRange:
+    """``<dhcp><range>``."""
+
     start: str
     end: str
     lease: Lease | None = None
@@ -154,6 +176,8 @@ class DhcpRange:
 
 @dataclass(frozen=True, slots=True)
 class DhcpHost:
+    """``<dhcp><host>``: a reservation by MAC (IPv4) or by id or name (IPv6)."""
+
     mac: str | None = None
     id: str | None = None
     name: str | None = None
@@ -163,12 +187,16 @@ class DhcpHost:
 
 @dataclass(frozen=True, slots=True)
 class Bootp:
+    """``<dhcp><bootp>``."""
+
     file: str
     server: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Dhcp:
+    """``<dhcp>``."""
+
     ranges: tuple[DhcpRange, ...] = ()
     hosts: tuple[DhcpHost, ...] = ()
     bootp: Bootp | None = None
@@ -176,6 +204,8 @@ class Dhcp:
 
 @dataclass(frozen=True, slots=True)
 class IpConfig:
+    """``<ip>``: an address on the bridge and what is served there."""
+
     address: str | None = None
     family: Family | None = None  # as written; ``version`` is what counts
     netmask: str | None = None
@@ -216,6 +246,8 @@ class IpConfig:
 
 @dataclass(frozen=True, slots=True)
 class Route:
+    """``<route>``: a static route via a gateway on the network."""
+
     address: str
     gateway: str
     family: Family | None = None
@@ -244,6 +276,8 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class BandwidthRate:
+    """``<bandwidth><inbound|outbound>``."""
+
     average: int | None = None
     peak: int | None = None
     burst: int | None = None
@@ -252,12 +286,16 @@ class BandwidthRate:
 
 @dataclass(frozen=True, slots=True)
 class Bandwidth:
+    """``<bandwidth>``."""
+
     inbound: BandwidthRate | None = None
     outbound: BandwidthRate | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class NetworkDefinition:
+    """A network: libvirt's ``<network>`` document, parsed."""
+
     name: str
     uuid: str | None = None
     title: str | None = None

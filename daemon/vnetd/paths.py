@@ -13,6 +13,8 @@ DEFAULT_RESOLV_CONF = Path("/etc/resolv.conf")  # the host's DNS servers (dnsmas
 
 @dataclass(frozen=True)
 class Paths:
+    """Where vnetd keeps its files."""
+
     config_dir: Path = DEFAULT_CONFIG_DIR
     run_dir: Path = DEFAULT_RUN_DIR
     state_dir: Path = DEFAULT_STATE_DIR

@@ -28,6 +28,8 @@ STOP_ORDER = ("dnsmasq", "firewall", "bridge")
 
 @dataclass(frozen=True)
 class RuntimeFacts:
+    """What a running network's start left in the kernel and the process table."""
+
     bridge_ifindex: int | None
     dnsmasq_pid: int | None
     started_at: float = field(default_factory=time.time)

@@ -82,6 +82,8 @@ def _remove(path: Path, *, durable: bool = True) -> None:
 
 @dataclass(frozen=True)
 class StoredNetwork:
+    """A persistent definition as stored, with its autostart mark."""
+
     definition: NetworkDefinition
     autostart: bool
 

@@ -39,6 +39,8 @@ DEFAULT_ROUTE_METRIC = 1
 
 @dataclass(frozen=True)
 class LinkFact:
+    """An interface as the kernel reports it, for the adoption check."""
+
     index: int
     name: str
     kind: str | None  # IFLA_INFO_KIND; None for devices without one (lo, physical NICs)
@@ -47,12 +49,16 @@ class LinkFact:
 
 @dataclass(frozen=True)
 class AddressFact:
+    """An address on interface ``index``."""
+
     index: int
     interface: IPInterface
 
 
 @dataclass(frozen=True)
 class RouteFact:
+    """A route of the kernel's routing tables, for the collision checks."""
+
     network: IPNetwork
     oifs: tuple[int, ...]  # several for a multipath route, none for blackhole and the like
     gateway: str | None = None

@@ -46,6 +46,8 @@ _ATTEMPTS = 3
 
 @dataclass(frozen=True)
 class Link:
+    """One link of an RTM_GETLINK dump, with its bridge and bridge-port details."""
+
     index: int
     name: str
     flags: int  # IFF_*

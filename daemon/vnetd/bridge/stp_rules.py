@@ -39,6 +39,8 @@ def is_edge(kind: str | None) -> bool:
 
 @dataclass(frozen=True)
 class PortFact:
+    """A port of a bridge: its kind decides whether it is a guest's (edge) port."""
+
     index: int
     name: str
     kind: str | None

@@ -69,6 +69,8 @@ class Intact:
 
 @dataclass(frozen=True)
 class Survey:
+    """What one read of the kernel found: the intact bridges and every name in use."""
+
     intact: dict[str, Intact]  # by network name
     interfaces: frozenset[str]  # every interface name in the namespace
 

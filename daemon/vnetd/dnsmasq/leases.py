@@ -30,6 +30,8 @@ ETHERNET = 1
 
 @dataclass(frozen=True)
 class DhcpLease:
+    """One line of dnsmasq's lease file, IPv4 or IPv6."""
+
     expiry: int  # seconds since the epoch; 0: never expires
     protocol: Literal["ipv4", "ipv6"]
     ip: IPAddress

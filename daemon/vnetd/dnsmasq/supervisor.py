@@ -56,6 +56,8 @@ class DnsmasqStartError(Failed):
 
 @dataclass(frozen=True)
 class RestartPolicy:
+    """How a dnsmasq that exits is restarted, and when vnetd gives up."""
+
     #: Wait before the n-th consecutive restart (the last value repeats).
     delays: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 4.0)
     #: A process that ran shorter than this died "quickly".
@@ -66,6 +68,8 @@ class RestartPolicy:
 
 @dataclass
 class _Proc:
+    """A supervised dnsmasq: its pidfd and the future its exit resolves."""
+
     pid: int
     pidfd: int
     child: bool  # started by this daemon (we reap it) or adopted (its parent reaps it)

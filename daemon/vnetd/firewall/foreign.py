@@ -18,6 +18,8 @@ WATCHED_HOOKS = ("forward", "input")
 
 @dataclass(frozen=True)
 class ForeignDrop:
+    """A base chain of another table whose drop policy can block vnetd's traffic."""
+
     family: str
     table: str
     chain: str

@@ -102,6 +102,8 @@ _CHAIN_RE = re.compile(r"^nw-[A-Za-z0-9_]{0,24}-[0-9a-f]{8}-(in|out|nat)$")
 
 @dataclass(frozen=True)
 class ChainIds:
+    """The names of a network's chains in ``inet vnetd``."""
+
     inbound: str
     outbound: str
     nat: str
@@ -170,6 +172,8 @@ REJECT: Json = {"reject": {"type": "icmpx", "expr": "port-unreachable"}}
 
 @dataclass(frozen=True)
 class Rule:
+    """One rule: its nftables JSON expressions and the comment that names its network."""
+
     expr: tuple[Json, ...]
     comment: str | None = None
 
@@ -182,6 +186,8 @@ class Rule:
 
 @dataclass(frozen=True)
 class Element:
+    """An element of a verdict map: key -> jump to a network's chain."""
+
     map: str
     key: str | IPNetwork
     chain: str

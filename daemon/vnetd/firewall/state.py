@@ -39,6 +39,8 @@ _BASE_SPECS: dict[str, tuple[str, str, int]] = {
 
 @dataclass
 class ChainState:
+    """A chain of the table as listed: its base-chain hook, if any, and rules."""
+
     name: str
     base: tuple[str, str, int, str] | None  # (type, hook, prio, policy) for base chains
     rules: list[Rule] = field(default_factory=list)
@@ -46,6 +48,8 @@ class ChainState:
 
 @dataclass
 class MapState:
+    """A verdict map of the table as listed."""
+
     name: str
     key_type: str
     interval: bool
@@ -55,6 +59,8 @@ class MapState:
 
 @dataclass
 class SetState:
+    """A set of the table as listed."""
+
     name: str
     types: tuple[str, ...]
     members: list[tuple[Any, str | None]] = field(default_factory=list)  # (listed key, owner)
@@ -62,6 +68,8 @@ class SetState:
 
 @dataclass
 class TableState:
+    """``inet vnetd`` as one listing found it."""
+
     exists: bool
     chains: dict[str, ChainState] = field(default_factory=dict)
     maps: dict[str, MapState] = field(default_factory=dict)

@@ -26,6 +26,8 @@ RTF_ADDRCONF = 0x00040000  # the kernel learned the route from a router advertis
 
 @dataclass(frozen=True)
 class ForwardingNeeds:
+    """Which IP forwarding sysctls the running networks need on."""
+
     ipv4: bool
     ipv6: bool
 
