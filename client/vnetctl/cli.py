@@ -63,6 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = quick.run_read(read, sys.stdout, sys.stderr)
         if status is not None:
             return status
+    leases = quick.parse_leases(words)
+    if leases is not None:
+        status = quick.run_leases(leases, sys.stdout, sys.stderr)
+        if status is not None:
+            return status
     enable_site_packages()
     from .parser import build_parser, named_command
 

@@ -11,10 +11,28 @@ import time
 TYPE_CHECKING = False  # see records.py: net-list does not import typing
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
-    from typing import Any
+    from typing import Any, Protocol
 
     from .records import NetworkInfo
-    from .types import DhcpLease, NetworkEvent
+    from .types import NetworkEvent
+
+    class Lease(Protocol):
+        """What a lease row needs: ``types.DhcpLease`` or ``records.LeaseRecord``."""
+
+        @property
+        def expiry(self) -> int: ...
+        @property
+        def protocol(self) -> str: ...
+        @property
+        def mac(self) -> str: ...
+        @property
+        def ipaddr(self) -> str: ...
+        @property
+        def prefix(self) -> int: ...
+        @property
+        def hostname(self) -> str: ...
+        @property
+        def clientid(self) -> str: ...
 
 
 def yes_no(value: bool) -> str:
@@ -82,7 +100,7 @@ LEASES_HEADER = ("Expiry Time", "MAC address", "Protocol", "IP address", "Hostna
                  "Client ID or DUID")
 
 
-def net_dhcp_leases(leases: Iterable[DhcpLease]) -> str:
+def net_dhcp_leases(leases: Iterable[Lease]) -> str:
     """virsh's lease table: local expiry time, ip/prefix, "-" for what is missing, by MAC."""
     rows = []
     for lease in sorted(leases, key=lambda x: x.mac.casefold()):

@@ -19,6 +19,7 @@ from . import output
 from .errors import NotFound, NotRunning, VnetdError
 from .listing import info_from_properties, list_flags, networks_from_managed_objects
 from .outcome import FROM_FILE, ON_NETWORK, CommandError, finish, read_file, report
+from .records import LeaseRecord
 from .uuids import looks_like_uuid
 from .wire import Connection, Unsupported
 
@@ -338,4 +339,52 @@ def run_read(parsed: tuple[bool, str, str], out: TextIO, err: TextIO) -> int | N
         return 1
     info = info_from_properties(path, values[0])
     text = output.net_info(info) if command == "net-info" else f"{info.uuid}\n"
+    return finish(out, text, 0, quiet=quiet, json=False)
+
+
+# -- net-dhcp-leases --------------------------------------------------------------------
+
+
+def parse_leases(words: Sequence[str]) -> tuple[bool, str, str] | None:
+    """``[-q] net-dhcp-leases NETWORK [MAC] [--mac MAC]``: (quiet, network, mac), or
+    None for argparse to handle (``--json``, ``--mac=...``, anything else)."""
+    rest = list(words)
+    quiet = False
+    while rest and rest[0] in _QUIET:
+        quiet = True
+        rest.pop(0)
+    if not rest or rest.pop(0) != "net-dhcp-leases":
+        return None
+    positional: list[str] = []
+    option = None
+    while rest:
+        word = rest.pop(0)
+        if word == "--mac" and rest and option is None and not rest[0].startswith("-"):
+            option = rest.pop(0)
+        elif word.startswith("-") or len(positional) == 2:
+            return None
+        else:
+            positional.append(word)
+    if not positional:
+        return None
+    mac = option or (positional[1] if len(positional) == 2 else "")
+    return quiet, positional[0], mac
+
+
+def run_leases(parsed: tuple[bool, str, str], out: TextIO, err: TextIO) -> int | None:
+    """``net-dhcp-leases`` from one ``GetDHCPLeases``; None when this path cannot reach
+    the bus."""
+    quiet, network, mac = parsed
+    try:
+        with Connection() as connection:
+            try:
+                items = _call_network(connection, network, "GetDHCPLeases", "su", (mac, 0))[0]
+            except VnetdError as exc:
+                raise CommandError(f"Failed to get leases info for {network}", exc) from exc
+    except Unsupported:
+        return None
+    except (CommandError, VnetdError) as exc:
+        report(err, exc)
+        return 1
+    text = output.net_dhcp_leases([LeaseRecord(item) for item in items])
     return finish(out, text, 0, quiet=quiet, json=False)

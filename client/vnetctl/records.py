@@ -61,3 +61,20 @@ class NetworkInfo:
         data = self._asdict()
         del data["path"]
         return data
+
+
+class LeaseRecord:
+    """One lease of ``GetDHCPLeases`` as ``net-dhcp-leases`` prints it (the library's
+    ``vnetctl.types.DhcpLease`` is a NamedTuple, which imports typing)."""
+
+    __slots__ = ("clientid", "expiry", "hostname", "ipaddr", "mac", "prefix", "protocol")
+
+    def __init__(self, item: Any) -> None:
+        _iface, expiry, kind, mac, _iaid, ipaddr, prefix, hostname, clientid = item
+        self.expiry = int(expiry)
+        self.protocol = "ipv6" if kind == 1 else "ipv4"
+        self.mac = str(mac)
+        self.ipaddr = str(ipaddr)
+        self.prefix = int(prefix)
+        self.hostname = str(hostname)
+        self.clientid = str(clientid)

@@ -4,6 +4,8 @@ of a network just defined, and no interpreter teardown after the output is out."
 
 from __future__ import annotations
 
+import contextlib
+import io
 import socket
 import subprocess
 import sys
@@ -223,3 +225,51 @@ def test_net_uuid_looks_up_by_name_only_as_virsh() -> None:
                                ("org.vnetd1.Network",), interface=quick.PROPERTIES_IFACE,
                                uuid_too=False)
     assert connection.calls == [(network_path(uuid), "GetAll"), ("/org/vnetd1", "LookupByName")]
+
+
+@pytest.mark.parametrize(("argv", "parsed"), [
+    (("net-dhcp-leases", "lab"), (False, "lab", "")),
+    (("net-dhcp-leases", "lab", "52:54:00:00:00:01"), (False, "lab", "52:54:00:00:00:01")),
+    (("-q", "net-dhcp-leases", "--mac", "52:54:00:00:00:02", "lab"),
+     (True, "lab", "52:54:00:00:00:02")),
+    (("net-dhcp-leases", "lab", "52:54:00:00:00:01", "--mac", "52:54:00:00:00:02"),
+     (False, "lab", "52:54:00:00:00:02")),  # argparse's: the option wins
+    (("net-dhcp-leases", "lab", "--json"), None),
+    (("net-dhcp-leases", "lab", "--mac=52:54:00:00:00:01"), None),
+    (("net-dhcp-leases", "lab", "--mac"), None),
+    (("net-dhcp-leases", "a", "b", "c"), None),
+    (("net-dhcp-leases",), None),
+])
+def test_leases_parse_as_argparse_or_not_at_all(argv: tuple[str, ...],
+                                                parsed: tuple[bool, str, str] | None) -> None:
+    assert quick.parse_leases(argv) == parsed
+    if parsed is not None:
+        from vnetctl.parser import build_parser, named_command
+
+        args = build_parser(named_command(list(argv))).parse_args(list(argv))
+        assert (args.quiet, args.network, args.mac_option or args.mac or "") == parsed
+
+
+def test_lease_rows_are_the_librarys() -> None:
+    from vnetctl.output import net_dhcp_leases
+    from vnetctl.records import LeaseRecord
+    from vnetctl.types import DhcpLease
+
+    items = [("vlab", 1764900000, 0, "52:54:00:00:00:02", "", "192.0.2.9", 24, "g", "01:aa"),
+             ("vlab", 1764900001, 1, "52:54:00:00:00:01", "7", "fd00::9", 64, "", "00:01")]
+    assert net_dhcp_leases([LeaseRecord(i) for i in items]) == net_dhcp_leases(
+        [DhcpLease.from_struct(i) for i in items])
+
+
+def test_lease_errors_are_worded_as_virsh() -> None:
+    failed = VnetdError("network 'lab' is not active", "org.vnetd1.Error.NotActive")
+    connection = RecordingConnection({("/org/vnetd1/network/lab", "GetDHCPLeases"): failed})
+    err = io.StringIO()
+    original = quick.Connection
+    quick.Connection = lambda: contextlib.nullcontext(connection)  # type: ignore[assignment,misc]
+    try:
+        assert quick.run_leases((False, "lab", ""), io.StringIO(), err) == 1
+    finally:
+        quick.Connection = original  # type: ignore[misc]
+    assert err.getvalue() == ("error: Failed to get leases info for lab\n"
+                              "error: network 'lab' is not active\n")
