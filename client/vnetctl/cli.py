@@ -43,31 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     from . import quick
 
-    options = quick.parse_net_list(words)
-    if options is not None:
-        status = quick.run(options, sys.stdout, sys.stderr)
-        if status is not None:
-            return status
-    simple = quick.parse_simple(words)
-    if simple is not None:
-        status = quick.run_simple(simple, sys.stdout, sys.stderr)
-        if status is not None:
-            return status
-    dumpxml = quick.parse_dumpxml(words)
-    if dumpxml is not None:
-        status = quick.run_dumpxml(dumpxml, sys.stdout, sys.stderr)
-        if status is not None:
-            return status
-    read = quick.parse_read(words)
-    if read is not None:
-        status = quick.run_read(read, sys.stdout, sys.stderr)
-        if status is not None:
-            return status
-    leases = quick.parse_leases(words)
-    if leases is not None:
-        status = quick.run_leases(leases, sys.stdout, sys.stderr)
-        if status is not None:
-            return status
+    status = quick.run_quick(words, sys.stdout, sys.stderr)
+    if status is not None:
+        return status
     enable_site_packages()
     from .parser import build_parser, named_command
 

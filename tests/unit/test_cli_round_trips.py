@@ -273,3 +273,25 @@ def test_lease_errors_are_worded_as_virsh() -> None:
         quick.Connection = original  # type: ignore[misc]
     assert err.getvalue() == ("error: Failed to get leases info for lab\n"
                               "error: network 'lab' is not active\n")
+
+
+@pytest.mark.parametrize(("argv", "parsed"), [
+    (("net-autostart", "lab"), (False, "lab", False)),
+    (("-q", "net-autostart", "--disable", "lab"), (True, "lab", True)),
+    (("net-autostart", "lab", "--dis"), None),
+    (("net-autostart",), None),
+])
+def test_autostart_parses_as_argparse_or_not_at_all(argv: tuple[str, ...],
+                                                    parsed: tuple[bool, str, bool] | None) -> None:
+    assert quick.parse_autostart(argv) == parsed
+    if parsed is not None:
+        from vnetctl.parser import build_parser, named_command
+
+        args = build_parser(named_command(list(argv))).parse_args(list(argv))
+        assert (args.quiet, args.network, args.disable) == parsed
+
+
+def test_every_quick_command_is_served_or_left_to_argparse() -> None:
+    """run_quick answers None, without touching the bus, for what it does not parse."""
+    for argv in (["net-info", "lab", "--json"], ["net-edit", "lab"], ["--help"], []):
+        assert quick.run_quick(argv, io.StringIO(), io.StringIO()) is None

@@ -57,7 +57,8 @@ def test_quick_commands_import_no_heavy_standard_modules(tmp_path: Path) -> None
     for argv in (["net-list", "--all"], ["net-start", "default"],
                  ["net-define", str(tmp_path / "missing.xml")],
                  ["net-dumpxml", "default", "--inactive"], ["net-info", "default"],
-                 ["net-uuid", "default"], ["net-dhcp-leases", "default", "--mac", "x"]):
+                 ["net-uuid", "default"], ["net-dhcp-leases", "default", "--mac", "x"],
+                 ["net-autostart", "--disable", "default"]):
         proc = subprocess.run([PYTHON, "-IS", str(probe), *argv], capture_output=True,
                               text=True, timeout=60, check=False,
                               env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": NO_BUS})
