@@ -84,13 +84,22 @@ class NetListOptions:
         return cls(**{field: bool(getattr(args, field)) for field in cls._fields})
 
 
+def _leading_quiet(words: Sequence[str]) -> tuple[bool, list[str]]:
+    """virsh's global ``-q``/``--quiet`` before the command: (given, the words after)."""
+    rest = list(words)
+    quiet = False
+    while rest and rest[0] in _QUIET:
+        quiet = True
+        rest.pop(0)
+    return quiet, rest
+
+
 def parse_net_list(words: Sequence[str]) -> NetListOptions | None:
     """``[-q] net-list [exact long options]``, or None for argparse to handle."""
     seen: dict[str, bool] = {}
-    rest = list(words)
-    while rest and rest[0] in _QUIET:
+    quiet, rest = _leading_quiet(words)
+    if quiet:
         seen["quiet"] = True
-        rest.pop(0)
     if not rest or rest.pop(0) != "net-list":
         return None
     for word in rest:
@@ -144,11 +153,7 @@ def run(args: NetListOptions, out: TextIO, err: TextIO) -> int | None:
 
 def parse_simple(words: Sequence[str]) -> tuple[bool, str, str] | None:
     """``[-q] COMMAND ARG`` for the commands above, or None for argparse to handle."""
-    rest = list(words)
-    quiet = False
-    while rest and rest[0] in _QUIET:
-        quiet = True
-        rest.pop(0)
+    quiet, rest = _leading_quiet(words)
     if len(rest) != 2 or rest[0] not in (*ON_NETWORK, *FROM_FILE):
         return None
     if rest[1].startswith("-"):
@@ -277,11 +282,7 @@ XML_INACTIVE = 1  # libvirt's VIR_NETWORK_XML_INACTIVE
 def _parse_with_flag(words: Sequence[str], command: str,
                      flag: str) -> tuple[bool, str, bool] | None:
     """``[-q] COMMAND NETWORK [FLAG]`` (either order): (quiet, network, flag given)."""
-    rest = list(words)
-    quiet = False
-    while rest and rest[0] in _QUIET:
-        quiet = True
-        rest.pop(0)
+    quiet, rest = _leading_quiet(words)
     if not rest or rest.pop(0) != command:
         return None
     given = flag in rest
@@ -320,11 +321,7 @@ READ_COMMANDS = frozenset({"net-info", "net-uuid"})
 
 def parse_read(words: Sequence[str]) -> tuple[bool, str, str] | None:
     """``[-q] net-info|net-uuid NETWORK``: (quiet, command, network), or None."""
-    rest = list(words)
-    quiet = False
-    while rest and rest[0] in _QUIET:
-        quiet = True
-        rest.pop(0)
+    quiet, rest = _leading_quiet(words)
     if len(rest) != 2 or rest[0] not in READ_COMMANDS or rest[1].startswith("-"):
         return None
     return quiet, rest[0], rest[1]
@@ -355,11 +352,7 @@ def run_read(parsed: tuple[bool, str, str], out: TextIO, err: TextIO) -> int | N
 def parse_leases(words: Sequence[str]) -> tuple[bool, str, str] | None:
     """``[-q] net-dhcp-leases NETWORK [MAC] [--mac MAC]``: (quiet, network, mac), or
     None for argparse to handle (``--json``, ``--mac=...``, anything else)."""
-    rest = list(words)
-    quiet = False
-    while rest and rest[0] in _QUIET:
-        quiet = True
-        rest.pop(0)
+    quiet, rest = _leading_quiet(words)
     if not rest or rest.pop(0) != "net-dhcp-leases":
         return None
     positional: list[str] = []
