@@ -277,11 +277,15 @@ class Bench:
         self.rec.add("leftover_dnsmasq",
                      float(len(procinfo.dnsmasq_pids(self.side.host.name))))
 
-    def run(self) -> Recorder:
-        self.phase_cold()
-        self.phase_cycle()
-        self.phase_many()
+    def phases(self) -> list[Callable[[], None]]:
+        """The protocol in order; each phase leaves the daemon where the next expects it."""
+        phases = [self.phase_cold, self.phase_cycle, self.phase_many]
         if self.cfg.restart_reps > 0:
-            self.phase_restart()
-        self.phase_teardown()
+            phases.append(self.phase_restart)
+        phases.append(self.phase_teardown)
+        return phases
+
+    def run(self) -> Recorder:
+        for phase in self.phases():
+            phase()
         return self.rec

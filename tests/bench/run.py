@@ -3,8 +3,11 @@
     .venv/bin/python -m tests.bench.run [--quick] [--only vnetd|libvirt]
 
 Each daemon runs in its own fresh namespace pair (host + uplink) plus a guest namespace,
-through the same protocol (``tests.bench.protocol``), one after the other in the same run.
-Prints the table and writes it to tests/bench/RESULTS.md. Needs root.
+through the same protocol (``tests.bench.protocol``), in the same run and interleaved
+phase by phase (cold starts of one, then of the other; then the start/stop cycles of
+each; ...), the side that goes first alternating from phase to phase: this shared 2-CPU
+machine's speed drifts over minutes, and run one whole side after the other, the drift
+fell on one column. Prints the table and writes it to tests/bench/RESULTS.md. Needs root.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ if __package__ in (None, ""):  # run as a file: make the repository importable
 
 from tests.bench import libvirt_side, report
 from tests.bench.lab import make_guest_ns
-from tests.bench.protocol import Bench, BenchConfig, Recorder, Side, log
+from tests.bench.protocol import Bench, BenchConfig, Side, log
 from tests.bench.vnetd_side import VnetdSide
 from tests.integration.netns import make_topology
 
@@ -84,25 +87,51 @@ def config(a: argparse.Namespace) -> BenchConfig:
 SIDES: dict[str, type[Side]] = {"libvirt": libvirt_side.LibvirtSide, "vnetd": VnetdSide}
 
 
-def run_side(name: str, cfg: BenchConfig, versions: dict[str, str]) -> Recorder:
-    topo = make_topology()
-    guest = make_guest_ns()
-    workdir = Path(tempfile.mkdtemp(prefix=f"vnetd-bench-{name}-"))
-    workdir.chmod(0o755)
-    side = SIDES[name](topo.host, workdir)
-    try:
-        side.prepare()
-        versions.update(side.versions())
-        return Bench(side, guest, cfg).run()
-    finally:
+class SideRun:
+    """One side's daemon, namespaces and protocol, set up for the interleaved run."""
+
+    def __init__(self, name: str, cfg: BenchConfig, versions: dict[str, str]) -> None:
+        self.name = name
+        self.topo = make_topology()
+        self.guest = make_guest_ns()
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"vnetd-bench-{name}-"))
+        self.workdir.chmod(0o755)
+        self.side = SIDES[name](self.topo.host, self.workdir)
+        self.failed: str | None = None
         try:
-            side.stop_daemon()
+            self.side.prepare()
+            versions.update(self.side.versions())
+        except BaseException:
+            self.close()
+            raise
+        self.bench = Bench(self.side, self.guest, cfg)
+
+    def close(self) -> None:
+        try:
+            self.side.stop_daemon()
         finally:
-            side.cleanup()
-            guest.destroy()
-            topo.destroy()
-            keep_logs(workdir, LOGS / name)
-            shutil.rmtree(workdir, ignore_errors=True)
+            self.side.cleanup()
+            self.guest.destroy()
+            self.topo.destroy()
+            keep_logs(self.workdir, LOGS / self.name)
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def run_interleaved(runs: list[SideRun]) -> None:
+    """Every side's phase 1, then every side's phase 2, ...; who goes first alternates.
+    A side that fails is reported and left out of the phases after."""
+    plans = [run.bench.phases() for run in runs]
+    for index in range(max(len(plan) for plan in plans)):
+        order = list(zip(runs, plans, strict=True))
+        if index % 2:
+            order.reverse()
+        for run, plan in order:
+            if run.failed is None and index < len(plan):
+                try:
+                    plan[index]()
+                except Exception as exc:  # report the other side anyway
+                    traceback.print_exc()
+                    run.failed = f"{type(exc).__name__}: {str(exc)[:300]}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,21 +144,35 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     versions: dict[str, str] = {}
     failed = False
-    for name in names:
-        if name == "libvirt" and not libvirt_side.available():
-            notes.append("libvirt not installed (scripts/bench.sh installs it): "
-                         "libvirt column empty")
-            failed = failed or a.only == "libvirt"
-            continue
-        try:
-            rec = run_side(name, cfg, versions)
-        except Exception as exc:  # report the other side anyway
-            traceback.print_exc()
-            notes.append(f"{name} side failed: {type(exc).__name__}: {str(exc)[:300]}")
+    runs: list[SideRun] = []
+    try:
+        for name in names:
+            if name == "libvirt" and not libvirt_side.available():
+                notes.append("libvirt not installed (scripts/bench.sh installs it): "
+                             "libvirt column empty")
+                failed = failed or a.only == "libvirt"
+                continue
+            try:
+                runs.append(SideRun(name, cfg, versions))
+            except Exception as exc:  # report the other side anyway
+                traceback.print_exc()
+                notes.append(f"{name} side failed to set up: {type(exc).__name__}: "
+                             f"{str(exc)[:300]}")
+                failed = True
+        run_interleaved(runs)
+    finally:
+        for run in runs:
+            try:
+                run.close()
+            except Exception:  # the other side's clean-up still runs
+                traceback.print_exc()
+    for run in runs:
+        if run.failed is not None:
+            notes.append(f"{run.name} side failed: {run.failed}")
             failed = True
             continue
-        results[name] = rec.samples
-        notes += rec.notes
+        results[run.name] = run.bench.rec.samples
+        notes += run.bench.rec.notes
     if a.reuse:
         earlier = json.loads(a.reuse.read_text())
         for name, samples in earlier["samples"].items():
