@@ -55,6 +55,10 @@ def rows_for(cfg: BenchConfig) -> list[tuple[str, str, str, Target | None]]:
         # The same growth in milliseconds: a ratio alone makes the same added cost look
         # larger on a shorter start.
         ("start_growth_ms", f"net-start x{n}: growth, median last 10 minus first 10", "ms", None),
+        # And from all the starts, not 20 of them: a least-squares line through the series,
+        # its rise per 100 running networks (the ends alone are one noisy sample each).
+        ("start_slope", f"net-start x{n}: growth, least-squares slope per 100 running", "ms",
+         None),
         ("destroy_many", f"net-destroy, {n} running → 0, per network", "ms", None),
         ("list_small", f"net-list --all, {small} defined", "ms", None),
         ("list_large", f"net-list --all, {large} defined, {n} active", "ms",
@@ -93,7 +97,18 @@ def derive(samples: dict[str, list[float]]) -> dict[str, list[float]]:
         last = statistics.median(starts[-k:])
         out["start_growth"] = [last / first]
         out["start_growth_ms"] = [last - first]
+        out["start_slope"] = [100 * slope(starts)]
     return out
+
+
+def slope(values: list[float]) -> float:
+    """Least-squares slope of ``values`` against their position (1, 2, ...)."""
+    n = len(values)
+    mean_x = (n + 1) / 2
+    mean_y = sum(values) / n
+    spread = sum((x - mean_x) ** 2 for x in range(1, n + 1))
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(range(1, n + 1), values,
+                                                             strict=True)) / spread
 
 
 def table_rows(cfg: BenchConfig, results: dict[str, dict[str, list[float]]]) -> list[TableRow]:
