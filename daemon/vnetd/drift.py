@@ -29,6 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from . import background
 from .manager import Manager, NetworkObject
 
 if TYPE_CHECKING:
@@ -116,8 +117,9 @@ class DriftRepair:
         if self.firewall_watch is not None:
             started = asyncio.Event()
             listening.append(started)
-            self._tasks.append(asyncio.ensure_future(self.firewall_watch(
-                self._on_nft_burst, started=started, on_other_tables=self._other_tables)))
+            self._tasks.append(background.start(self.firewall_watch(
+                self._on_nft_burst, started=started, on_other_tables=self._other_tables),
+                "nft monitor"))
         if self.bridge_watch is not None:
             ready = asyncio.Event()
             listening.append(ready)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import background
 from .dnsmasq.leases import DhcpLease, read_leases
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class LeaseWatcher:
         self._fd = fd
         self._wd = wd
         asyncio.get_running_loop().add_reader(fd, self._on_readable)
-        self._sweeper = asyncio.ensure_future(self._sweep_loop())
+        self._sweeper = background.start(self._sweep_loop(), "lease expiry sweep")
 
     def unwatch(self) -> None:
         """No more lease events (daemon stop), well before ``stop``.

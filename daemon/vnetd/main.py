@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
-from . import __version__
+from . import __version__, background
 from .errors import VnetdError
 from .laps import Laps
 from .paths import (
@@ -173,11 +173,13 @@ async def run(args: argparse.Namespace) -> int:
 
 
 async def _end_other_tasks() -> None:
-    """Cancel what still runs (calls in flight roll back), as asyncio.run does first."""
+    """Cancel what still runs, as asyncio.run does first, and wait for what may be a call
+    in flight, which then rolls back; not for the background loops (``background``)."""
     tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     for task in tasks:
         task.cancel()
-    for result in await asyncio.gather(*tasks, return_exceptions=True):
+    waited = [t for t in tasks if not background.is_background(t)]
+    for result in await asyncio.gather(*waited, return_exceptions=True):
         if isinstance(result, Exception):
             log.error("on the way out: %s", result)
 

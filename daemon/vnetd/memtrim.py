@@ -33,6 +33,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import background
+
 log = logging.getLogger(__name__)
 
 QUIET = 0.5  # seconds without garbage collections before trimming
@@ -91,7 +93,7 @@ class Trimmer:
             return
         self._armed = True
         if self._task is None or self._task.done():
-            self._task = self.loop.create_task(self._trim_when_quiet())
+            self._task = background.start(self._trim_when_quiet(), "memory trim", self.loop)
 
     async def _trim_when_quiet(self) -> None:
         deadline = time.monotonic() + self.longest

@@ -52,6 +52,7 @@ from pyroute2.netlink import NLA_F_NESTED
 from pyroute2.netlink.rtnl import RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, RTM_SETLINK
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
+from .. import background
 from ..errors import Failed
 from ..model import NetworkDefinition
 from .stp_rules import (
@@ -163,7 +164,7 @@ class EdgeStp:
         """Run ``listen`` (an event listener that calls ``notice``/``schedule``) while
         bridges run without STP and no ``watch`` of the backend listens."""
         if self.pending and not self._watchers and (self._guard is None or self._guard.done()):
-            self._guard = asyncio.ensure_future(listen())
+            self._guard = background.start(listen(), "STP guard")
             self._guard.add_done_callback(_log_failure)
 
     def watch_started(self) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import background
 from ..backends import DhcpDnsBackend, ExitCallback
 from ..errors import Failed
 from ..listeners import runs_dnsmasq
@@ -378,7 +379,8 @@ class DnsmasqSupervisor:
     def _track(self, name: str, proc: _Proc) -> None:
         self._procs[name] = proc
         if self._upstream_task is None or self._upstream_task.done():
-            self._upstream_task = asyncio.ensure_future(self._follow_upstream())
+            self._upstream_task = background.start(self._follow_upstream(),
+                                                   "upstream DNS servers")
 
     async def _follow_upstream(self) -> None:
         """While a dnsmasq runs: resolv.conf's nameservers into the servers file, and
