@@ -11,28 +11,10 @@ import time
 TYPE_CHECKING = False  # see records.py: net-list does not import typing
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
-    from typing import Any, Protocol
+    from typing import Any
 
-    from .records import NetworkInfo
-    from .types import NetworkEvent
-
-    class Lease(Protocol):
-        """What a lease row needs: ``types.DhcpLease`` or ``records.LeaseRecord``."""
-
-        @property
-        def expiry(self) -> int: ...
-        @property
-        def protocol(self) -> str: ...
-        @property
-        def mac(self) -> str: ...
-        @property
-        def ipaddr(self) -> str: ...
-        @property
-        def prefix(self) -> int: ...
-        @property
-        def hostname(self) -> str: ...
-        @property
-        def clientid(self) -> str: ...
+    from .records import LeaseRecord, NetworkInfo
+    from .types import DhcpLease, NetworkEvent
 
 
 def yes_no(value: bool) -> str:
@@ -100,7 +82,7 @@ LEASES_HEADER = ("Expiry Time", "MAC address", "Protocol", "IP address", "Hostna
                  "Client ID or DUID")
 
 
-def net_dhcp_leases(leases: Iterable[Lease]) -> str:
+def net_dhcp_leases(leases: Iterable[DhcpLease | LeaseRecord]) -> str:
     """virsh's lease table: local expiry time, ip/prefix, "-" for what is missing, by MAC."""
     rows = []
     for lease in sorted(leases, key=lambda x: x.mac.casefold()):

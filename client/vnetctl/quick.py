@@ -14,8 +14,6 @@ returns None and takes the ordinary path, which reports errors as before.
 
 from __future__ import annotations
 
-import io
-
 from . import output
 from .errors import NotFound, NotRunning, VnetdError
 from .listing import info_from_properties, list_flags, networks_from_managed_objects
@@ -132,18 +130,26 @@ def net_list_text(args: NetListOptions, connection: Connection) -> str:
     return output.net_list_table(networks)
 
 
-def run(args: NetListOptions, out: TextIO, err: TextIO) -> int | None:
-    """Run ``net-list``; None when this path cannot reach the bus (use the full client)."""
-    buffer = io.StringIO()
+def _serve(text_of: Callable[[Connection], str], out: TextIO, err: TextIO, *,
+           quiet: bool, json: bool = False) -> int | None:
+    """One quick command: its calls on one connection, then its text (virsh's empty
+    line after it) or its error. None when this path cannot reach the bus: the full
+    client then takes the command."""
     try:
         with Connection() as connection:
-            buffer.write(net_list_text(args, connection))
+            text = text_of(connection)
     except Unsupported:
         return None
     except (CommandError, VnetdError) as exc:
         report(err, exc)
         return 1
-    return finish(out, buffer.getvalue(), 0, quiet=args.quiet, json=args.json)
+    return finish(out, text, 0, quiet=quiet, json=json)
+
+
+def run(args: NetListOptions, out: TextIO, err: TextIO) -> int | None:
+    """Run ``net-list``; None when this path cannot reach the bus (use the full client)."""
+    return _serve(lambda connection: net_list_text(args, connection), out, err,
+                  quiet=args.quiet, json=args.json)
 
 
 # -- lifecycle commands -------------------------------------------------------------------
@@ -163,7 +169,9 @@ def parse_simple(words: Sequence[str]) -> tuple[bool, str, str] | None:
 
 # DESIGN.md fixes a network's object path: /org/vnetd1/network/<name escaped as
 # sd_bus_path_encode>. So the path of a named network is known without asking, and
-# the name of a network a call returned is read from its path.
+# the name of a network a call returned is read from its path. The daemon encodes in
+# vnetd.bus.names; vnetctl does not import the daemon, so it has its own copy, and
+# tests/unit/test_cli_round_trips.py pins the two together.
 _PATH_PREFIX = "/org/vnetd1/network/"
 _PATH_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 # What the bus or dbus-fast answers for a path with no object (no such network).
@@ -263,16 +271,8 @@ def _simple_text(command: str, arg: str, connection: Connection) -> str:
 def run_simple(parsed: tuple[bool, str, str], out: TextIO, err: TextIO) -> int | None:
     """Run a plain lifecycle command; None when this path cannot reach the bus."""
     quiet, command, arg = parsed
-    buffer = io.StringIO()
-    try:
-        with Connection() as connection:
-            buffer.write(_simple_text(command, arg, connection))
-    except Unsupported:
-        return None
-    except (CommandError, VnetdError) as exc:
-        report(err, exc)
-        return 1
-    return finish(out, buffer.getvalue(), 0, quiet=quiet, json=False)
+    return _serve(lambda connection: _simple_text(command, arg, connection), out, err,
+                  quiet=quiet)
 
 
 # -- net-dumpxml ----------------------------------------------------------------------
@@ -301,16 +301,13 @@ def parse_dumpxml(words: Sequence[str]) -> tuple[bool, str, bool] | None:
 def run_dumpxml(parsed: tuple[bool, str, bool], out: TextIO, err: TextIO) -> int | None:
     """``net-dumpxml``; None when this path cannot reach the bus (use the full client)."""
     quiet, network, inactive = parsed
-    try:
-        with Connection() as connection:
-            xml = str(_call_network(connection, network, "GetXMLDesc", "u",
-                                    (XML_INACTIVE if inactive else 0,))[0])
-    except Unsupported:
-        return None
-    except (CommandError, VnetdError) as exc:
-        report(err, exc)
-        return 1
-    return finish(out, xml if xml.endswith("\n") else xml + "\n", 0, quiet=quiet, json=False)
+
+    def text_of(connection: Connection) -> str:
+        xml = str(_call_network(connection, network, "GetXMLDesc", "u",
+                                (XML_INACTIVE if inactive else 0,))[0])
+        return xml if xml.endswith("\n") else xml + "\n"
+
+    return _serve(text_of, out, err, quiet=quiet)
 
 
 # -- net-info, net-uuid ---------------------------------------------------------------
@@ -331,19 +328,15 @@ def run_read(parsed: tuple[bool, str, str], out: TextIO, err: TextIO) -> int | N
     """``net-info`` (virsh's lookup: name, then UUID) or ``net-uuid`` (by name only)
     from one ``GetAll``; None when this path cannot reach the bus."""
     quiet, command, network = parsed
-    try:
-        with Connection() as connection:
-            path, values = _call_network_at(connection, network, "GetAll", "s",
-                                            (NETWORK_IFACE,), interface=PROPERTIES_IFACE,
-                                            uuid_too=command == "net-info")
-    except Unsupported:
-        return None
-    except (CommandError, VnetdError) as exc:
-        report(err, exc)
-        return 1
-    info = info_from_properties(path, values[0])
-    text = output.net_info(info) if command == "net-info" else f"{info.uuid}\n"
-    return finish(out, text, 0, quiet=quiet, json=False)
+
+    def text_of(connection: Connection) -> str:
+        path, values = _call_network_at(connection, network, "GetAll", "s",
+                                        (NETWORK_IFACE,), interface=PROPERTIES_IFACE,
+                                        uuid_too=command == "net-info")
+        info = info_from_properties(path, values[0])
+        return output.net_info(info) if command == "net-info" else f"{info.uuid}\n"
+
+    return _serve(text_of, out, err, quiet=quiet)
 
 
 # -- net-dhcp-leases --------------------------------------------------------------------
@@ -375,19 +368,15 @@ def run_leases(parsed: tuple[bool, str, str], out: TextIO, err: TextIO) -> int |
     """``net-dhcp-leases`` from one ``GetDHCPLeases``; None when this path cannot reach
     the bus."""
     quiet, network, mac = parsed
-    try:
-        with Connection() as connection:
-            try:
-                items = _call_network(connection, network, "GetDHCPLeases", "su", (mac, 0))[0]
-            except VnetdError as exc:
-                raise CommandError(f"Failed to get leases info for {network}", exc) from exc
-    except Unsupported:
-        return None
-    except (CommandError, VnetdError) as exc:
-        report(err, exc)
-        return 1
-    text = output.net_dhcp_leases([LeaseRecord(item) for item in items])
-    return finish(out, text, 0, quiet=quiet, json=False)
+
+    def text_of(connection: Connection) -> str:
+        try:
+            items = _call_network(connection, network, "GetDHCPLeases", "su", (mac, 0))[0]
+        except VnetdError as exc:
+            raise CommandError(f"Failed to get leases info for {network}", exc) from exc
+        return output.net_dhcp_leases([LeaseRecord(item) for item in items])
+
+    return _serve(text_of, out, err, quiet=quiet)
 
 
 # -- net-autostart --------------------------------------------------------------------
@@ -402,24 +391,19 @@ def run_autostart(parsed: tuple[bool, str, bool], out: TextIO, err: TextIO) -> i
     """``net-autostart``: one ``Set`` of the ``Autostart`` property; None when this
     path cannot reach the bus."""
     quiet, network, disable = parsed
-    try:
-        with Connection() as connection:
-            try:
-                _call_network(connection, network, "Set", "ssv",
-                              (NETWORK_IFACE, "Autostart", ("b", not disable)),
-                              interface=PROPERTIES_IFACE)
-            except VnetdError as exc:
-                what = "unmark" if disable else "mark"
-                raise CommandError(f"failed to {what} network {network} as autostarted",
-                                   exc) from exc
-    except Unsupported:
-        return None
-    except (CommandError, VnetdError) as exc:
-        report(err, exc)
-        return 1
-    what = "unmarked" if disable else "marked"
-    return finish(out, f"Network {network} {what} as autostarted\n", 0, quiet=quiet,
-                  json=False)
+
+    def text_of(connection: Connection) -> str:
+        try:
+            _call_network(connection, network, "Set", "ssv",
+                          (NETWORK_IFACE, "Autostart", ("b", not disable)),
+                          interface=PROPERTIES_IFACE)
+        except VnetdError as exc:
+            what = "unmark" if disable else "mark"
+            raise CommandError(f"failed to {what} network {network} as autostarted",
+                               exc) from exc
+        return f"Network {network} {'unmarked' if disable else 'marked'} as autostarted\n"
+
+    return _serve(text_of, out, err, quiet=quiet)
 
 
 # -- dispatch -------------------------------------------------------------------------

@@ -28,7 +28,8 @@ LOG_TRIM_BYTES = 1 << 20
 
 def find_binary() -> str:
     # Here, not at the top: shutil brings bz2, lzma and zlib (~1.8 ms of a daemon's
-    # start), and only the first network's start looks for dnsmasq.
+    # start), and only a network's start looks for dnsmasq (each start, so that one
+    # installed after the daemon started is found; shutil is imported once).
     import shutil
 
     found = shutil.which("dnsmasq")
