@@ -93,6 +93,11 @@ class Side(ABC):
     @abstractmethod
     def versions(self) -> dict[str, str]: ...
 
+    def reference_runs(self, reps: int) -> dict[str, list[float]]:
+        """Samples of reference rows only this side has (vnetd: its runtime floor), taken
+        while the daemon is stopped."""
+        return {}
+
     @abstractmethod
     def cleanup(self) -> None:
         """Undo what ``prepare`` did outside the namespace."""
@@ -159,6 +164,9 @@ class Bench:
 
     def phase_cold(self) -> None:
         log(f"{self.side.label}: {self.cfg.reps} x cold start")
+        for key, values in self.side.reference_runs(self.cfg.reps).items():
+            for value in values:
+                self.rec.add(key, value)
         for rep in range(self.cfg.reps):
             if rep:
                 self.rec.timed("exit_idle", self.side.stop_daemon)

@@ -19,6 +19,8 @@ from tests.integration.daemon_harness import Daemon, PrivateBus
 from tests.integration.netns import PYTHON, REPO, Namespace
 
 VNETCTL = str(REPO / ".venv" / "bin" / "vnetctl")
+FLOOR_SERVICE = str(Path(__file__).with_name("floor_service.py"))
+FLOOR_LIBRARY_RUNS = 3
 MANAGER = "/org/vnetd1"
 MGR_IFACE = "org.vnetd1.Manager"
 NET_IFACE = "org.vnetd1.Network"
@@ -61,10 +63,51 @@ class VnetdSide(Side):
         proc = self.daemon.process
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"vnetd exited ({proc.returncode}):\n{self.daemon.log()[-3000:]}")
+        return self._answers()
+
+    def _answers(self) -> bool:
         return subprocess.run(
             ["busctl", f"--address={self.bus.address}", "call", "org.vnetd1", MANAGER,
              MGR_IFACE, "ListNetworks", "u", "0"], capture_output=True,
             check=False).returncode == 0
+
+    def reference_runs(self, reps: int) -> dict[str, list[float]]:
+        """The runtime floor (``floor_service.py``) started, probed, measured and stopped
+        exactly as vnetd is: ``reps`` times bare, then with vnetd's libraries loaded."""
+        out: dict[str, list[float]] = {}
+        for rep in range(reps):
+            self._floor_run(out, "floor", measure_rss=rep == reps - 1)
+        for _ in range(FLOOR_LIBRARY_RUNS):
+            self._floor_run(out, "floor_libs", measure_rss=True, args=["--libraries"])
+        return out
+
+    def _floor_run(self, out: dict[str, list[float]], key: str, measure_rss: bool,
+                   args: list[str] | None = None) -> None:
+        log = open(self.daemon.root / "floor.log", "a")  # noqa: SIM115 - handed to the child
+        began = time.perf_counter()
+        proc = self.host.popen(PYTHON, FLOOR_SERVICE, *(args or []),
+                               env={"DBUS_SYSTEM_BUS_ADDRESS": self.bus.address},
+                               stdout=log, stderr=log)
+        log.close()
+        try:
+            while not self._answers():
+                if proc.poll() is not None or time.perf_counter() - began > 60:
+                    raise RuntimeError("the floor service did not answer: "
+                                       + (self.daemon.root / "floor.log").read_text()[-2000:])
+                time.sleep(0.01)
+            out.setdefault(f"{key}_cold_start", []).append((time.perf_counter() - began) * 1000)
+            if measure_rss:
+                time.sleep(1.0)
+                rss = procinfo.status_kb(proc.pid) or 0
+                out.setdefault(f"{key}_rss", []).append(rss / 1024)
+            began = time.perf_counter()
+            proc.send_signal(signal.SIGTERM)
+            procinfo.wait_exit(proc, 60)
+            out.setdefault(f"{key}_exit", []).append((time.perf_counter() - began) * 1000)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
     def _ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         return run_cli([VNETCTL, *args], env=self.env)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bench.report import derive, slope
+from tests.bench.protocol import BenchConfig
+from tests.bench.report import LIBVIRT_FIGURE_FOR, derive, rows_for, slope, table_rows
 
 
 def test_slope_is_the_least_squares_rise_per_position() -> None:
@@ -22,3 +23,22 @@ def test_growth_rows_come_from_the_start_series() -> None:
     assert derived["start_slope"] == [pytest.approx(5.0)]
     assert derived["start_growth_ms"] == [pytest.approx(4.5)]
     assert "start_slope" not in derive({"start_many": [20.0]})
+
+
+def test_floor_rows_set_the_floor_against_libvirts_own_figure() -> None:
+    results = {"libvirt": {"cold_start": [40.0, 44.0], "rss_idle": [19.0]},
+               "vnetd": {"floor_cold_start": [80.0, 90.0], "floor_rss": [18.0],
+                         "cold_start": [100.0]}}
+    rows = {row.label: row for row in table_rows(BenchConfig(), results)}
+    labels = {key: label for key, label, _unit, _target in rows_for(BenchConfig())}
+    floor = rows[labels["floor_cold_start"]]
+    assert floor.libvirt is not None and floor.libvirt.median == 42.0
+    assert floor.vnetd is not None and floor.vnetd.median == 85.0
+    rss = rows[labels["floor_rss"]]
+    assert rss.libvirt is not None and rss.libvirt.median == 19.0
+    # vnetd's own rows are untouched by the mapping.
+    assert rows[labels["cold_start"]].vnetd.median == 100.0  # type: ignore[union-attr]
+    # Every floor row has a libvirt figure to stand against, and it is a real row.
+    keys = set(labels)
+    assert {k for k in keys if k.startswith("floor")} == set(LIBVIRT_FIGURE_FOR)
+    assert set(LIBVIRT_FIGURE_FOR.values()) <= keys
