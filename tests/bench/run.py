@@ -17,6 +17,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import traceback
@@ -199,5 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 if __name__ == "__main__":
+    # A SIGTERM (kill, a CI timeout) ends the run as Ctrl-C does, through main's clean-up:
+    # by default it ended the process at once and left the daemons, their buses and the
+    # namespaces behind.
+    signal.signal(signal.SIGTERM, _interrupt)
     sys.exit(main())
