@@ -10,10 +10,23 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+from types import FrameType
 
 import pytest
 
 ALLOW_SKIP = os.environ.get("VNETD_TESTS_ALLOW_SKIP") == "1"
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A SIGTERM (a CI timeout, kill) ends the session as Ctrl-C does, and pytest then runs
+    # every fixture's teardown: the namespaces, buses, daemons and dnsmasqs the tests made
+    # are removed. By default the process ended at once and left all of them behind.
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def require(condition: bool, what: str) -> None:

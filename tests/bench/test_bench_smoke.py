@@ -7,10 +7,8 @@ the table is complete.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import signal
 import subprocess
 import time
@@ -19,7 +17,7 @@ from pathlib import Path
 from tests.bench.protocol import BenchConfig
 from tests.bench.report import rows_for
 from tests.conftest import require_root, require_tools
-from tests.integration.netns import PYTHON, REPO
+from tests.integration.netns import PYTHON, REPO, Leftovers
 
 SMOKE_ARGS = ["--only", "vnetd", "--reps", "2", "--many", "2", "--list-sizes", "1,3",
               "--restart-reps", "1", "--rpc-batches", "1"]
@@ -71,12 +69,6 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _namespaces(prefix: str) -> list[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
-                         check=True).stdout
-    return [line.split()[0] for line in out.splitlines() if line.startswith(prefix)]
-
-
 def test_sigterm_ends_the_run_and_removes_what_it_made() -> None:
     """A bench killed halfway (kill, a CI timeout) leaves no namespace, bus or daemon."""
     require_root()
@@ -84,40 +76,25 @@ def test_sigterm_ends_the_run_and_removes_what_it_made() -> None:
     proc = subprocess.Popen([PYTHON, "-m", "tests.bench.run", *SMOKE_ARGS, "--no-results"],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
-    prefix = f"vnt{proc.pid % 100000}-"
-    made: set[int] = set()
+    made = Leftovers.of(proc.pid)
     try:
         assert proc.stderr is not None
         for line in proc.stderr:  # the daemon runs once the cold starts have begun
             if "cold start" in line:
                 break
         deadline = time.monotonic() + 60
-        while not made and time.monotonic() < deadline:
-            namespaces = _namespaces(prefix)
-            for ns in namespaces:
-                out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
-                                     text=True, check=False).stdout
-                made.update(int(p) for p in out.split())
+        while not made.pids and time.monotonic() < deadline:
+            namespaces = made.note_processes()
             time.sleep(0.05)
-        made.update(_children(proc.pid))
-        assert namespaces and made, "the run made no namespace or process to clean up"
+        made.pids.update(_children(proc.pid))
+        assert namespaces and made.pids, "the run made no namespace or process to clean up"
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    left_namespaces = _namespaces(prefix)
-    deadline = time.monotonic() + 5  # orphans the run ended are reaped by init
-    while (alive := [p for p in made if Path(f"/proc/{p}").exists()]) and \
-            time.monotonic() < deadline:
-        time.sleep(0.05)
-    # Whatever the run left is removed here, so a failure does not leak into the machine.
-    for pid in alive:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    for ns in left_namespaces:
-        subprocess.run(["ip", "netns", "delete", ns], check=False)
+        left_namespaces, alive = made.remove()
     assert proc.returncode != 0
     assert left_namespaces == [], f"namespaces left behind: {left_namespaces}"
     assert alive == [], f"processes left running: {alive}"

@@ -120,9 +120,15 @@ class Namespace:
 
 def create_namespace(role: str) -> Namespace:
     name = f"vnt{os.getpid() % 100000}-{next(_counter)}-{role}-{secrets.token_hex(2)}"
-    _run(["ip", "netns", "add", name])
     ns = Namespace(name)
-    ns.run("ip", "link", "set", "lo", "up")
+    # Whatever ends this half-way (a failed command, a SIGTERM turned into an interrupt)
+    # removes the namespace: nobody else holds it yet.
+    try:
+        _run(["ip", "netns", "add", name])
+        ns.run("ip", "link", "set", "lo", "up")
+    except BaseException:
+        ns.destroy()
+        raise
     return ns
 
 
@@ -165,14 +171,14 @@ class Topology:
         guest_ns = create_namespace(f"g{index}")
         host_port = f"vg{index}h{secrets.token_hex(2)}"
         mac = mac or f"52:54:00:{0xaa:02x}:{index:02x}:{secrets.randbelow(256):02x}"
+        guest = Guest(guest_ns, "eth0", mac, host_port)
+        self.guests.append(guest)  # from here on, destroy() removes it whatever happens
         self.host.run("ip", "link", "add", host_port, "type", "veth", "peer", "name", "eth0",
                       "netns", guest_ns.name)
         self.host.run("ip", "link", "set", host_port, "master", bridge)
         self.host.run("ip", "link", "set", host_port, "up")
         guest_ns.run("ip", "link", "set", "eth0", "address", mac)
         guest_ns.run("ip", "link", "set", "eth0", "up")
-        guest = Guest(guest_ns, "eth0", mac, host_port)
-        self.guests.append(guest)
         return guest
 
     def add_ipv6_uplink(self, *routed: str) -> None:
@@ -196,7 +202,11 @@ class Topology:
 
 def make_topology(*, ipv6: bool = False) -> Topology:
     host = create_namespace("host")
-    uplink = create_namespace("uplink")
+    try:
+        uplink = create_namespace("uplink")
+    except BaseException:
+        host.destroy()
+        raise
     try:
         host.run("ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns",
                  uplink.name)
@@ -221,3 +231,43 @@ def topology_fixture() -> Iterator[Topology]:
         yield topo
     finally:
         topo.destroy()
+
+
+@dataclass
+class Leftovers:
+    """What a test run in a child process (a pytest, a bench) made, as seen from outside:
+    its namespaces (named after its PID) and the processes in them, for checking that the
+    run removed them when it was ended."""
+
+    prefix: str
+    pids: set[int] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, pid: int) -> Leftovers:
+        return cls(f"vnt{pid % 100000}-")
+
+    def namespaces(self) -> list[str]:
+        out = _run(["ip", "netns", "list"]).stdout
+        return [line.split()[0] for line in out.splitlines() if line.startswith(self.prefix)]
+
+    def note_processes(self) -> list[str]:
+        """Remember every process now in the run's namespaces; return those namespaces."""
+        names = self.namespaces()
+        for name in names:
+            self.pids.update(Namespace(name).pids())
+        return names
+
+    def remove(self) -> tuple[list[str], list[int]]:
+        """Remove what is still there (so that a failing check leaks nothing) and return it:
+        (namespaces, processes). Processes the run ended get 5 s to be reaped by init."""
+        names = self.namespaces()
+        deadline = time.monotonic() + 5
+        while (alive := [p for p in self.pids if Path(f"/proc/{p}").exists()]) and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in alive:  # started by the run, inside its own namespaces
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for name in names:
+            _run(["ip", "netns", "delete", name], check=False)
+        return names, alive
