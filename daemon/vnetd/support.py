@@ -22,9 +22,10 @@ passthrough, hostdev
 ``<bridge zone=...>``          firewalld zones; vnetd keeps its own nftables table
                                and never talks to firewalld
 ``<bandwidth>``                tc shaping of the bridge is not implemented
-``<port isolated='yes'>``      isolation is set per guest port when it is plugged;
-                               vnetd plugs no guest ports
 =============================  =================================================
+
+``<port isolated='yes'>`` is implemented although vnetd plugs no guest ports: the bridge
+backend flags each guest port as it joins (``vnetd.bridge.isolation``).
 
 ``trustGuestRxFilters`` (a default for macvtap guest interfaces) and ``<metadata>``
 are kept and have no runtime effect, as in libvirt for a bridge network.
@@ -70,8 +71,6 @@ def unsupported_reasons(definition: NetworkDefinition) -> list[str]:
         reasons.append("<bridge zone=...> (vnetd does not use firewalld zones)")
     if d.bandwidth is not None:
         reasons.append("<bandwidth> (traffic shaping is not implemented)")
-    if d.port_isolated:
-        reasons.append("<port isolated='yes'> (vnetd does not plug guest ports)")
     return reasons
 
 

@@ -233,6 +233,17 @@ def topology_fixture() -> Iterator[Topology]:
         topo.destroy()
 
 
+def add_macvlan_port(ns: Namespace, bridge: str, name: str = "mv0") -> None:
+    """A port that is not a guest's: a macvlan on a veth whose far end is up."""
+    ns.run("ip", "link", "add", f"{name}l", "type", "veth", "peer", "name", f"{name}p")
+    ns.run("ip", "link", "set", f"{name}l", "up")
+    ns.run("ip", "link", "set", f"{name}p", "up")
+    ns.run("ip", "link", "add", "link", f"{name}l", "name", name, "type", "macvlan",
+           "mode", "bridge")
+    ns.run("ip", "link", "set", name, "up")
+    ns.run("ip", "link", "set", name, "master", bridge)
+
+
 @dataclass
 class Leftovers:
     """What a test run in a child process (a pytest, a bench) made, as seen from outside:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.integration.busapi import Api
 from tests.integration.daemon_harness import Daemon
-from tests.integration.netns import Namespace, Topology
+from tests.integration.netns import Namespace, Topology, add_macvlan_port
 
 pytestmark = pytest.mark.integration
 
@@ -37,17 +37,6 @@ def stp_state(ns: Namespace, bridge: str) -> int:
 def port_states(ns: Namespace) -> dict[str, str]:
     ports = json.loads(ns.run("bridge", "-j", "link", "show").stdout)
     return {p["ifname"]: p["state"] for p in ports}
-
-
-def add_macvlan_port(ns: Namespace, bridge: str, name: str = "mv0") -> None:
-    """A port that is not a guest's: a macvlan on a veth whose far end is up."""
-    ns.run("ip", "link", "add", f"{name}l", "type", "veth", "peer", "name", f"{name}p")
-    ns.run("ip", "link", "set", f"{name}l", "up")
-    ns.run("ip", "link", "set", f"{name}p", "up")
-    ns.run("ip", "link", "add", "link", f"{name}l", "name", name, "type", "macvlan",
-           "mode", "bridge")
-    ns.run("ip", "link", "set", name, "up")
-    ns.run("ip", "link", "set", name, "master", bridge)
 
 
 def until(check: Any, timeout: float = 5.0) -> float:

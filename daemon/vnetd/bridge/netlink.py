@@ -83,9 +83,10 @@ from .conflicts import (
     route_metric,
     validate_bridge_name,
 )
+from .isolation import joined_unisolated, unisolated
 from .linkdel import delete_link
 from .setaside import clear_set_aside
-from .stp import EdgeStp, forward_delay_cs, is_edge
+from .stp import EdgeStp, forward_delay_cs, is_edge, port_fact, ports_request
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,10 @@ class NetlinkBridge:
         # Bridges taken down and renamed by remove(), by ifindex, until the kernel is done.
         self._deleting: dict[int, asyncio.Future[None]] = {}
         self._stp = EdgeStp(self)
+        # Bridges of networks with <port isolated='yes'>, by ifindex, and the flagging of
+        # ports that joined them, by the port's ifindex (``vnetd.bridge.isolation``).
+        self._isolating: set[int] = set()
+        self._flagging: dict[int, asyncio.Task[None]] = {}
 
     # -- socket -------------------------------------------------------------------
 
@@ -174,6 +179,10 @@ class NetlinkBridge:
     async def close(self) -> None:
         await self._settle()
         await self._stp.close()
+        for task in list(self._flagging.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if self._ipr is not None:
             self._ipr.close()
             self._ipr = None
@@ -297,12 +306,13 @@ class NetlinkBridge:
             # was found plus what was completed, for the next attempt to finish.
             if created:
                 self._stp.forget(index)
+                self._isolating.discard(index)
                 await self._delete_quietly(name, index)
             raise
         self._managed[index] = name
-        # Loop protection must not depend on the caller running watch(): without one, a
-        # private listener guards the bridges that run without STP.
-        self._stp.guard(lambda: self._listen(None, None))
+        # Loop protection and port isolation must not depend on the caller running
+        # watch(): without one, a private listener follows the ports that join.
+        self._stp.guard(lambda: self._listen(None, None), bool(self._isolating))
         return index
 
     async def adopt_many(self, definitions: Sequence[NetworkDefinition]) -> BridgeSurvey:
@@ -323,8 +333,12 @@ class NetlinkBridge:
                 self._stp.pending[item.index] = item.stp_pending
             else:
                 self._stp.forget(item.index)
+            if item.isolates_ports:
+                self._isolating.add(item.index)
+            else:
+                self._isolating.discard(item.index)
             self._managed[item.index] = item.name
-        self._stp.guard(lambda: self._listen(None, None))
+        self._stp.guard(lambda: self._listen(None, None), bool(self._isolating))
 
     async def _delete_quietly(self, name: str, index: int) -> None:
         try:
@@ -379,6 +393,7 @@ class NetlinkBridge:
             await self._call(f"setting {', '.join(changes)} of bridge {name}",
                              "link", "set", index=index, **changes)
         await self._stp.reconcile(definition, name, msg)
+        await self._reconcile_isolation(definition, name, index)
 
     def _set_ipv6_sysctls(self, name: str, has_ipv6: bool, own_link_local: bool) -> None:
         conf = self._sysctl_root / "net" / "ipv6" / "conf" / name
@@ -451,6 +466,7 @@ class NetlinkBridge:
         index = msg["index"]
         self._managed.pop(index, None)
         self._stp.forget(index)
+        self._isolating.discard(index)
         try:
             # No addresses, down and renamed: no traffic and no routes through it, its
             # subnets and its name free for the next network, `ip link` or anyone else
@@ -495,10 +511,66 @@ class NetlinkBridge:
 
     # -- ports --------------------------------------------------------------------
 
+    async def _reconcile_isolation(self, definition: NetworkDefinition, name: str,
+                                   index: int) -> None:
+        """Flag the guest ports of a bridge whose network isolates them, and follow it."""
+        if not definition.port_isolated:
+            self._isolating.discard(index)
+            return
+        # Registered before the ports are read: a port joining from now on is seen by the
+        # listener, one that joined before is in the dump.
+        self._isolating.add(index)
+        ports = [port_fact(m) for m in
+                 await self._filtered_dump(ports_request(index), RTM_GETLINK)]
+        for port in unisolated(ports):
+            await self._flag(port.index, port.name, name)
+
+    async def _flag(self, port_index: int, port_name: str, bridge: str) -> None:
+        try:
+            await self._call(f"isolating port {port_name} of bridge {bridge}", "brport",
+                             "set", index=port_index, isolated=1)
+        except Failed as exc:
+            if getattr(exc.__cause__, "code", None) != errno.ENODEV:
+                raise
+            return  # gone meanwhile: nothing to isolate
+        log.info("bridge %s: port %s isolated", bridge, port_name)
+
+    def _flag_joined(self, port_index: int, port_name: str, bridge_index: int) -> None:
+        """Flag a port the listener saw join, in a task: the loop must not wait for it."""
+        if port_index in self._flagging:
+            return
+        task = asyncio.ensure_future(self._flag_if_unflagged(port_index, port_name,
+                                                             bridge_index))
+        self._flagging[port_index] = task
+        task.add_done_callback(lambda _: self._flagging.pop(port_index, None))
+        task.add_done_callback(_log_background_failure)
+
+    async def _flag_if_unflagged(self, port_index: int, port_name: str,
+                                 bridge_index: int) -> None:
+        # Read again: a join sends several link events (master, up, carrier) that all
+        # show the port unflagged, and the port may have left the bridge since.
+        msg = await self._link_by_index(port_index)
+        if msg is not None and joined_unisolated(msg, self._isolating) is not None:
+            bridge = self._managed.get(bridge_index, f"#{bridge_index}")
+            await self._flag(port_index, port_name, bridge)
+
+    def _unflagged_before(self) -> list[tuple[int, str, int]]:
+        """Guest ports of isolating bridges that joined before the listener listened."""
+        if not self._isolating:
+            return []
+        try:
+            links = rtdump.links()
+        except OSError as exc:
+            log.warning("cannot list interfaces to isolate guest ports: %s", exc)
+            return []
+        return [(link.index, link.name, link.master) for link in links
+                if link.master in self._isolating and is_edge(link.kind)
+                and not link.port_isolated]
+
     async def set_port_isolated(self, port_name: str, isolated: bool = True) -> None:
-        """``<port isolated='yes'>``: the kernel's per-port ``isolated`` flag (isolated
-        ports forward only to non-isolated ones). Guests' ports are attached by whoever
-        plugs them in, which calls this for each port of such a network."""
+        """The kernel's per-port ``isolated`` flag (isolated ports forward only to ports
+        that are not). Guest ports of a network with ``<port isolated='yes'>`` are
+        flagged by the backend itself as they join; this sets or clears it on any port."""
         msg = await self._link(port_name)
         if msg is None:
             raise Failed(f"port {port_name} does not exist")
@@ -527,6 +599,8 @@ class NetlinkBridge:
             # Ports that joined before this socket listened.
             for index in self._joined_before():
                 self._stp.schedule(index)
+            for unflagged in self._unflagged_before():
+                self._flag_joined(*unflagged)
             if ready is not None:
                 result = ready()
                 if result is not None:
@@ -536,6 +610,13 @@ class NetlinkBridge:
                     joined = self._stp.notice(msg)
                     if joined is not None:
                         self._stp.schedule(joined)
+                    if self._isolating:
+                        if msg["header"]["type"] == RTM_DELLINK:
+                            self._isolating.discard(msg.get("index"))
+                        joined_port = joined_unisolated(msg, self._isolating)
+                        if joined_port is not None:
+                            self._flag_joined(joined_port, str(msg.get("ifname")),
+                                              int(msg.get("master")))
                     if callback is not None:
                         event = self._event(msg)
                         if event is not None:

@@ -33,6 +33,7 @@ IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO = 1, 3, 4, 10, 1
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_DATA = 1, 2, 5
 IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE = 1, 5
 IFLA_BRPORT_STATE = 1
+IFLA_BRPORT_ISOLATED = 33
 IFA_ADDRESS = 1
 
 HEADER = struct.Struct("=IHHII")  # struct nlmsghdr
@@ -58,6 +59,7 @@ class Link:
     stp_state: int | None  # a bridge's IFLA_BR_STP_STATE
     forward_delay: int | None  # a bridge's IFLA_BR_FORWARD_DELAY, centiseconds
     port_state: int | None  # a bridge port's IFLA_BRPORT_STATE
+    port_isolated: bool | None = None  # a bridge port's IFLA_BRPORT_ISOLATED
 
 
 def attributes(data: bytes, offset: int, end: int) -> dict[int, bytes]:
@@ -132,6 +134,7 @@ def links() -> list[Link]:
         port = attributes(slave, 0, len(slave)) if slave is not None else {}
         mac = attrs.get(IFLA_ADDRESS)
         state = port.get(IFLA_BRPORT_STATE)
+        isolated = port.get(IFLA_BRPORT_ISOLATED)
         out.append(Link(
             index=index, name=_text(attrs.get(IFLA_IFNAME)) or f"#{index}", flags=flags,
             kind=_text(nested.get(IFLA_INFO_KIND)),
@@ -139,7 +142,8 @@ def links() -> list[Link]:
             mtu=_u32(attrs.get(IFLA_MTU)), master=_u32(attrs.get(IFLA_MASTER)),
             stp_state=_u32(bridge.get(IFLA_BR_STP_STATE)),
             forward_delay=_u32(bridge.get(IFLA_BR_FORWARD_DELAY)),
-            port_state=state[0] if state else None))
+            port_state=state[0] if state else None,
+            port_isolated=bool(isolated[0]) if isolated else None))
     return out
 
 

@@ -79,7 +79,8 @@ log = logging.getLogger(__name__)
 def port_fact(msg: Any) -> PortFact:
     return PortFact(index=msg["index"], name=str(msg.get("ifname")),
                     kind=msg.get(("linkinfo", "kind")),
-                    state=msg.get(("linkinfo", "slave_data", "IFLA_BRPORT_STATE")))
+                    state=msg.get(("linkinfo", "slave_data", "IFLA_BRPORT_STATE")),
+                    isolated=bool(msg.get(("linkinfo", "slave_data", "IFLA_BRPORT_ISOLATED"))))
 
 
 def joined_non_edge(msg: Any, bridges: Iterable[int]) -> int | None:
@@ -160,10 +161,12 @@ class EdgeStp:
 
     # -- tasks ------------------------------------------------------------------------
 
-    def guard(self, listen: Callable[[], Awaitable[None]]) -> None:
+    def guard(self, listen: Callable[[], Awaitable[None]], also_needed: bool = False) -> None:
         """Run ``listen`` (an event listener that calls ``notice``/``schedule``) while
-        bridges run without STP and no ``watch`` of the backend listens."""
-        if self.pending and not self._watchers and (self._guard is None or self._guard.done()):
+        bridges run without STP (or the backend has ``also_needed`` it for its own
+        following of ports) and no ``watch`` of the backend listens."""
+        if (self.pending or also_needed) and not self._watchers and \
+                (self._guard is None or self._guard.done()):
             self._guard = background.start(listen(), "STP guard")
             self._guard.add_done_callback(_log_failure)
 

@@ -45,6 +45,7 @@ class PortFact:
     name: str
     kind: str | None
     state: int | None  # IFLA_BRPORT_STATE
+    isolated: bool | None = None  # IFLA_BRPORT_ISOLATED (``vnetd.bridge.isolation``)
 
 
 @dataclass(frozen=True)

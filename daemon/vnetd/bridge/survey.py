@@ -13,6 +13,7 @@ may say "not intact" too often, never too rarely.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from .conflicts import (
     link_local,
     validate_bridge_name,
 )
+from .isolation import unisolated
 from .stp_rules import (
     KERNEL_STP_OFF,
     KERNEL_STP_ON,
@@ -65,6 +67,7 @@ class Intact:
     index: int
     name: str
     stp_pending: Wanted | None  # watched for a non-edge port joining; None: not watched
+    isolates_ports: bool = False  # <port isolated='yes'>: joining guest ports are flagged
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,8 @@ def survey(definitions: Sequence[NetworkDefinition],
     for link in links:
         if link.master:
             ports.setdefault(link.master, []).append(
-                PortFact(link.index, link.name, link.kind, link.port_state))
+                PortFact(link.index, link.name, link.kind, link.port_state,
+                         link.port_isolated))
     own: dict[int, list[AddressFact]] = {}
     for address in addresses:
         own.setdefault(address.index, []).append(address)
@@ -158,7 +162,13 @@ def check(definition: NetworkDefinition, link: rtdump.Link | None,
                                 link_local(definition) is not None)
         if any(sysctls.get(key) != value for key, value in settings.items()):
             return None
-    return _stp(definition, link, list(ports))
+    ports = list(ports)
+    result = _stp(definition, link, ports)
+    if result is None or not definition.port_isolated:
+        return result
+    if unisolated(ports):
+        return None  # a guest port joined while vnetd was stopped: ensure flags it
+    return dataclasses.replace(result, isolates_ports=True)
 
 
 def _stp(definition: NetworkDefinition, link: rtdump.Link,
