@@ -60,6 +60,7 @@ FORWARDING_KEYS = {4: "net/ipv4/ip_forward", 6: "net/ipv6/conf/all/forwarding"}
 FOREIGN_FALLBACK_INTERVAL = 60.0  # foreign rules are looked for on events; this if none
 FOREIGN_SETTLE = 0.5
 WATCH_START_TIMEOUT = 5.0
+WATCH_RESTART_DELAY = 0.5  # seconds before a failed bridge watch is started again
 SUBSCRIBE_GRACE = 0.1  # nft monitor subscribes to the kernel's events just after it runs
 
 
@@ -123,10 +124,25 @@ class DriftRepair:
         if self.bridge_watch is not None:
             ready = asyncio.Event()
             listening.append(ready)
-            self._tasks.append(asyncio.ensure_future(
-                self.bridge_watch(self._on_bridge_event, ready.set)))
+            self._tasks.append(asyncio.ensure_future(self._follow_bridges(ready)))
         if catch_up:
             self._tasks.append(asyncio.ensure_future(self._catch_up(listening)))
+
+    async def _follow_bridges(self, ready: asyncio.Event) -> None:
+        """The bridge watch, started again when it fails (a netlink socket error, an
+        overrun): without it a removed bridge or address would not be repaired, and
+        ports joining would be neither isolated nor guarded by STP."""
+        assert self.bridge_watch is not None
+        while True:
+            try:
+                await self.bridge_watch(self._on_bridge_event, ready.set)
+                return
+            except Exception as exc:
+                log.error("bridge watch failed, starting it again: %s", exc)
+            await asyncio.sleep(WATCH_RESTART_DELAY)
+            # What nobody saw meanwhile is looked for once the new watch listens.
+            ready = asyncio.Event()
+            self._tasks.append(asyncio.ensure_future(self._catch_up([ready])))
 
     async def _catch_up(self, listening: list[asyncio.Event]) -> None:
         """The network that started the watches ran before they listened: what the

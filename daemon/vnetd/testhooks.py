@@ -8,7 +8,8 @@ production runs pay one dictionary lookup per named step.
   the N-th time the step is reached (a step such as ``store-write-partial`` is also
   passed at daemon start-up, before the operation under test).
 - ``VNETD_TEST_FAIL_AT=step[,step…]``: raise ``Failed`` at that step (simulates a
-  refusal by the kernel, nftables or dnsmasq, to test rollback).
+  refusal by the kernel, nftables or dnsmasq, to test rollback); ``step@N`` only the
+  N-th time the step is reached.
 - ``VNETD_TEST_HOLD_AT=step[,step…]``: an operation waits there for
   ``VNETD_TEST_HOLD_SECONDS`` (default 1) without blocking the daemon (a call kept in
   flight, to test what happens meanwhile).
@@ -32,20 +33,24 @@ def _steps(variable: str) -> frozenset[str]:
     return frozenset(s for s in os.environ.get(variable, "").split(",") if s)
 
 
-_passes: dict[str, int] = {}
+_passes: dict[str, dict[str, int]] = {"crash": {}, "fail": {}}
+
+
+def _reached(kind: str, variable: str, step: str) -> bool:
+    """Whether the test wants this pass of ``step`` (every pass, or ``step@N``)."""
+    wanted = _steps(variable)
+    passes = _passes[kind]
+    count = passes[step] = passes.get(step, 0) + 1
+    return step in wanted or f"{step}@{count}" in wanted
 
 
 def maybe_crash(step: str) -> None:
-    if not _ENABLED:
-        return
-    wanted = _steps("VNETD_TEST_CRASH_AT")
-    count = _passes[step] = _passes.get(step, 0) + 1
-    if step in wanted or f"{step}@{count}" in wanted:
+    if _ENABLED and _reached("crash", "VNETD_TEST_CRASH_AT", step):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
 def maybe_fail(step: str) -> None:
-    if _ENABLED and step in _steps("VNETD_TEST_FAIL_AT"):
+    if _ENABLED and _reached("fail", "VNETD_TEST_FAIL_AT", step):
         raise Failed(f"injected failure at step {step!r}")
 
 

@@ -111,3 +111,42 @@ def test_foreign_drop_policy_is_reported(vnetd_daemon: Daemon, topology: Topolog
     assert "policy drop" in listing
     topology.host.run("nft", "delete", "table", "ip", "dockerish")
     _until(lambda: api.prop(path, "Problems") == [], timeout=15)
+
+
+def _address_removal_is_repaired(vnetd_daemon: Daemon, topology: Topology,
+                                 subnet: int) -> None:
+    def bridge_ok() -> bool:
+        out = topology.host.run("ip", "-4", "addr", "show", "vwatch", check=False).stdout
+        return f"10.77.{subnet}.1/24" in out
+
+    assert bridge_ok()
+    topology.host.run("ip", "addr", "flush", "dev", "vwatch")
+    _until(bridge_ok, timeout=5)
+
+
+def test_a_link_event_that_fails_does_not_end_the_watch(vnetd_daemon: Daemon,
+                                                        topology: Topology) -> None:
+    """An event the daemon cannot handle is logged and skipped; the events after it are
+    handled: the removal of the bridge's addresses is repaired."""
+    vnetd_daemon.start("--no-default-network", env={
+        "VNETD_TEST_HOOKS": "1", "VNETD_TEST_FAIL_AT": "link-event@1"})
+    api = Api(vnetd_daemon)
+    api.net(api.define(network_xml("watch", 61, bridge="vwatch")), "Start")
+    _until(lambda: "link event not handled" in vnetd_daemon.log(), timeout=5)
+    # The first event came from somewhere: make sure it has been handled.
+    topology.host.run("ip", "link", "add", "vnudge", "type", "bridge")
+    _address_removal_is_repaired(vnetd_daemon, topology, 61)
+    assert "bridge watch failed" not in vnetd_daemon.log()
+
+
+def test_a_failed_bridge_watch_is_started_again(vnetd_daemon: Daemon,
+                                                topology: Topology) -> None:
+    """The watch itself failing (a netlink socket error) is logged, and a new one
+    follows the bridges: the removal of the bridge's addresses is repaired."""
+    vnetd_daemon.start("--no-default-network", env={
+        "VNETD_TEST_HOOKS": "1", "VNETD_TEST_FAIL_AT": "link-watch@1"})
+    api = Api(vnetd_daemon)
+    api.net(api.define(network_xml("watch", 62, bridge="vwatch")), "Start")
+    _until(lambda: "bridge watch failed, starting it again" in vnetd_daemon.log(), timeout=5)
+    time.sleep(1.0)  # the new watch listens after WATCH_RESTART_DELAY
+    _address_removal_is_repaired(vnetd_daemon, topology, 62)

@@ -69,6 +69,7 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from ..backends import BridgeBackend, BridgeState, BridgeSurvey
 from ..errors import Conflict, Failed
 from ..model import IPInterface, NetworkDefinition
+from ..testhooks import maybe_fail
 from . import routedump, rtdump, setaside, survey
 from .conflicts import (
     MAIN_TABLE,
@@ -594,6 +595,7 @@ class NetlinkBridge:
         try:
             await events.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
             if callback is not None:
+                maybe_fail("link-watch")
                 counted = True
                 self._stp.watch_started()  # the private guard, if any, can go
             # Ports that joined before this socket listened.
@@ -607,25 +609,34 @@ class NetlinkBridge:
                     await result
             while True:
                 async for msg in events.get():
-                    joined = self._stp.notice(msg)
-                    if joined is not None:
-                        self._stp.schedule(joined)
-                    if self._isolating:
-                        if msg["header"]["type"] == RTM_DELLINK:
-                            self._isolating.discard(msg.get("index"))
-                        joined_port = joined_unisolated(msg, self._isolating)
-                        if joined_port is not None:
-                            self._flag_joined(joined_port, str(msg.get("ifname")),
-                                              int(msg.get("master")))
-                    if callback is not None:
-                        event = self._event(msg)
-                        if event is not None:
-                            callback(event)
+                    try:
+                        self._on_link_event(msg, callback)
+                    except Exception:
+                        # One event that cannot be handled must not end the watch: loop
+                        # protection, port isolation and drift repair all follow it.
+                        log.exception("link event not handled")
         finally:
             if counted:
                 self._stp.watch_ended()
             with contextlib.suppress(Exception):
                 events.close()
+
+    def _on_link_event(self, msg: Any, callback: WatchCallback | None) -> None:
+        maybe_fail("link-event")
+        joined = self._stp.notice(msg)
+        if joined is not None:
+            self._stp.schedule(joined)
+        if self._isolating:
+            if msg["header"]["type"] == RTM_DELLINK:
+                self._isolating.discard(msg.get("index"))
+            joined_port = joined_unisolated(msg, self._isolating)
+            if joined_port is not None:
+                self._flag_joined(joined_port, str(msg.get("ifname")),
+                                  int(msg.get("master")))
+        if callback is not None:
+            event = self._event(msg)
+            if event is not None:
+                callback(event)
 
     def _joined_before(self) -> list[int]:
         """The bridges waiting for a non-edge port that may have one already (or are
