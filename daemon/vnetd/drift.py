@@ -60,7 +60,8 @@ FORWARDING_KEYS = {4: "net/ipv4/ip_forward", 6: "net/ipv6/conf/all/forwarding"}
 FOREIGN_FALLBACK_INTERVAL = 60.0  # foreign rules are looked for on events; this if none
 FOREIGN_SETTLE = 0.5
 WATCH_START_TIMEOUT = 5.0
-WATCH_RESTART_DELAY = 0.5  # seconds before a failed bridge watch is started again
+WATCH_RESTART_DELAY = 0.5  # seconds before a failed watch is started again …
+WATCH_RESTART_MAX = 30.0  # … doubling while it fails at once, up to this
 SUBSCRIBE_GRACE = 0.1  # nft monitor subscribes to the kernel's events just after it runs
 
 
@@ -115,34 +116,50 @@ class DriftRepair:
         # reports changes made after it (and the minute's fallback catches any miss).
         self._foreign_stale = True
         listening: list[asyncio.Event] = []
-        if self.firewall_watch is not None:
+        firewall_watch, bridge_watch = self.firewall_watch, self.bridge_watch
+        if firewall_watch is not None:
             started = asyncio.Event()
             listening.append(started)
-            self._tasks.append(background.start(self.firewall_watch(
-                self._on_nft_burst, started=started, on_other_tables=self._other_tables),
-                "nft monitor"))
-        if self.bridge_watch is not None:
+            self._tasks.append(background.start(self._keep_watching(
+                "nft monitor", lambda started: firewall_watch(
+                    self._on_nft_burst, started=started,
+                    on_other_tables=self._other_tables), started), "nft monitor"))
+        if bridge_watch is not None:
             ready = asyncio.Event()
             listening.append(ready)
-            self._tasks.append(asyncio.ensure_future(self._follow_bridges(ready)))
+            self._tasks.append(asyncio.ensure_future(self._keep_watching(
+                "bridge watch", lambda ready: bridge_watch(self._on_bridge_event, ready.set),
+                ready)))
         if catch_up:
             self._tasks.append(asyncio.ensure_future(self._catch_up(listening)))
 
-    async def _follow_bridges(self, ready: asyncio.Event) -> None:
-        """The bridge watch, started again when it fails (a netlink socket error, an
-        overrun): without it a removed bridge or address would not be repaired, and
-        ports joining would be neither isolated nor guarded by STP."""
-        assert self.bridge_watch is not None
+    async def _keep_watching(self, what: str,
+                             run: Callable[[asyncio.Event], Awaitable[None]],
+                             ready: asyncio.Event) -> None:
+        """Run a watch (``ready`` set once it listens) until cancelled, starting it again
+        when it fails or ends: an ``nft monitor`` killed by someone, a netlink socket
+        error. Without it nothing would repair vnetd's rules, bridges or addresses, nor
+        isolate or guard joining ports, and nobody would know. The pause doubles while
+        the watch keeps failing at once (nft missing), up to WATCH_RESTART_MAX."""
+        delay = WATCH_RESTART_DELAY
+        catch_up: asyncio.Task[None] | None = None
         while True:
+            began = time.monotonic()
             try:
-                await self.bridge_watch(self._on_bridge_event, ready.set)
-                return
+                await run(ready)
+                log.error("%s ended, starting it again", what)
             except Exception as exc:
-                log.error("bridge watch failed, starting it again: %s", exc)
-            await asyncio.sleep(WATCH_RESTART_DELAY)
+                log.error("%s failed, starting it again: %s", what, exc)
+            if catch_up is not None:
+                catch_up.cancel()  # its watch never listened: the next one's does the work
+            if time.monotonic() - began > WATCH_RESTART_MAX:
+                delay = WATCH_RESTART_DELAY  # it ran a while: an accident, not a pattern
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, WATCH_RESTART_MAX)
             # What nobody saw meanwhile is looked for once the new watch listens.
             ready = asyncio.Event()
-            self._tasks.append(asyncio.ensure_future(self._catch_up([ready])))
+            catch_up = asyncio.ensure_future(self._catch_up([ready]))
+            self._tasks.append(catch_up)
 
     async def _catch_up(self, listening: list[asyncio.Event]) -> None:
         """The network that started the watches ran before they listened: what the

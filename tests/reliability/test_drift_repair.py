@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from tests.integration.busapi import Api, SignalRecorder, network_xml
 from tests.integration.daemon_harness import Daemon
@@ -150,3 +153,44 @@ def test_a_failed_bridge_watch_is_started_again(vnetd_daemon: Daemon,
     _until(lambda: "bridge watch failed, starting it again" in vnetd_daemon.log(), timeout=5)
     time.sleep(1.0)  # the new watch listens after WATCH_RESTART_DELAY
     _address_removal_is_repaired(vnetd_daemon, topology, 62)
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The processes ``pid`` started, with their command lines."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes() \
+                    .replace(b"\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def test_a_killed_nft_monitor_is_started_again(vnetd_daemon: Daemon,
+                                               topology: Topology) -> None:
+    """Someone kills the daemon's ``nft monitor``: a new one is started, and a flush of
+    the ruleset is still repaired."""
+    vnetd_daemon.start("--no-default-network")
+    api = Api(vnetd_daemon)
+    api.net(api.define(network_xml("watch", 63, bridge="vwatch")), "Start")
+    assert vnetd_daemon.process is not None
+    daemon_pid = vnetd_daemon.process.pid
+
+    def monitors() -> list[int]:
+        return [pid for pid, cmd in _children(daemon_pid).items() if "monitor" in cmd]
+
+    _until(lambda: bool(monitors()), timeout=5)
+    (first,) = monitors()
+    os.kill(first, signal.SIGKILL)  # started by the daemon this test started
+    _until(lambda: "nft monitor ended, starting it again" in vnetd_daemon.log(), timeout=5)
+    _until(lambda: bool(monitors()) and monitors() != [first], timeout=5)
+    time.sleep(0.3)  # the new monitor subscribes to the kernel's events
+
+    def has_rules() -> bool:
+        out = topology.host.run("nft", "list", "table", "inet", "vnetd", check=False).stdout
+        return "vwatch" in out
+
+    topology.host.run("nft", "flush", "ruleset")
+    _until(has_rules, timeout=5)

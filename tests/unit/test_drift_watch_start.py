@@ -72,7 +72,8 @@ def _setup(*active: bool, watches: Watches | None = None
             firewall=SimpleNamespace(foreign_drops=lambda: [],
                                      verify_many=kernel.verify_many),
             bridge=SimpleNamespace(intact=kernel.intact), repair=repair),
-        save_running_status=lambda obj: None, notify_repaired=lambda obj, parts: None)
+        save_running_status=lambda obj: None, notify_repaired=lambda obj, parts: None,
+        set_problems=lambda obj, problems: None)
     watches = watches or Watches()
     drift = DriftRepair(manager, firewall_watch=watches.firewall_watch,
                         bridge_watch=watches.bridge_watch)
@@ -180,3 +181,42 @@ async def test_a_stop_that_goes_on_running_waits_for_the_monitor_to_end() -> Non
     watches.reaped.set()
     await asyncio.wait_for(stopping, 1)
     assert watches.steps == ["killed", "reaped"]
+
+
+class FailingAtOnce(Watches):
+    """An ``nft monitor`` that ends as soon as it starts (nft missing), ``fails`` times,
+    then runs; records when each attempt began."""
+
+    def __init__(self, fails: int) -> None:
+        super().__init__()
+        self.fails = fails
+        self.began: list[float] = []
+
+    async def firewall_watch(self, on_burst: Any, *, started: asyncio.Event | None = None,
+                             on_other_tables: Any = None) -> None:
+        self.began.append(asyncio.get_running_loop().time())
+        if len(self.began) <= self.fails:
+            return
+        await super().firewall_watch(on_burst, started=started,
+                                     on_other_tables=on_other_tables)
+
+
+@pytest.mark.asyncio
+async def test_a_watch_that_ends_is_started_again_ever_later_and_checked_after(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(drift_module, "WATCH_RESTART_DELAY", 0.02)
+    monkeypatch.setattr(drift_module, "WATCH_RESTART_MAX", 0.08)
+    monkeypatch.setattr(drift_module, "WATCH_START_TIMEOUT", 0.01)
+    watches = FailingAtOnce(fails=4)
+    drift, _watches, _networks, _repaired, kernel = _setup(True, watches=watches)
+    drift.start()
+    await asyncio.sleep(0.5)
+    assert len(watches.began) == 5 and watches.firewall == 1  # the fifth one runs
+    pauses = [b - a for a, b in zip(watches.began, watches.began[1:], strict=False)]
+    # 0.02, 0.04, 0.08, then capped at 0.08
+    for pause, wanted in zip(pauses, [0.02, 0.04, 0.08, 0.08], strict=True):
+        assert wanted <= pause < wanted + 0.05, pauses
+    # What nobody watched meanwhile was looked for once, when a watch listened again
+    # (not once per attempt that never listened).
+    assert kernel.checked == [["n0"]]
+    await drift.stop()
