@@ -3,6 +3,7 @@ pyroute2, lxml and the XML layer, net-update or the bridge survey (each is impor
 first needed), nor ctypes.util (whose find_library runs ``ldconfig``) or uuid, secrets
 and platform (only a define needs them), nor shutil with its compression modules (the
 option parser is given its width; the dnsmasq binary is looked for at the first start),
+nor datetime (only a lease's ``expires_at`` needs it),
 and the lazy entry points behave as what they stand for."""
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 DEFERRED = ("pyroute2", "lxml", "vnetd.netxml", "vnetd.update", "vnetd.bridge.survey",
             "vnetd.bridge.netlink", "ctypes.util", "tempfile", "uuid", "secrets", "platform",
-            "shutil")
+            "shutil", "datetime")
 
 
 def test_modules_of_a_daemon_with_no_network() -> None:
