@@ -30,6 +30,7 @@ IN_CLOSE_WRITE = 0x00000008
 IN_MOVED_TO = 0x00000080
 IN_CREATE = 0x00000100
 IN_DELETE = 0x00000200
+IN_Q_OVERFLOW = 0x00004000
 IN_NONBLOCK = 0o4000
 IN_CLOEXEC = 0o2000000
 _EVENT = struct.Struct("iIII")
@@ -144,9 +145,16 @@ class LeaseWatcher:
         changed: set[str] = set()
         offset = 0
         while offset + _EVENT.size <= len(data):
-            _wd, _mask, _cookie, length = _EVENT.unpack_from(data, offset)
+            _wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
             raw = data[offset + _EVENT.size: offset + _EVENT.size + length]
             offset += _EVENT.size + length
+            if mask & IN_Q_OVERFLOW:
+                # The kernel's queue was full and it dropped events (a burst of many
+                # networks' leases): any lease file may have changed, so all are read.
+                log.warning("lease file events were lost (inotify queue overflow); "
+                            "reading every network's leases")
+                changed.update(self._known)
+                continue
             name = os.fsdecode(raw.rstrip(b"\0"))
             if name.endswith(".leases"):
                 changed.add(name[: -len(".leases")])
