@@ -151,7 +151,7 @@ class DriftRepair:
             except Exception as exc:
                 log.error("%s failed, starting it again: %s", what, exc)
             if catch_up is not None:
-                catch_up.cancel()  # its watch never listened: the next one's does the work
+                catch_up.cancel()  # if still waiting or checking: the next one does it all
             if time.monotonic() - began > WATCH_RESTART_MAX:
                 delay = WATCH_RESTART_DELAY  # it ran a while: an accident, not a pattern
             await asyncio.sleep(delay)
@@ -159,6 +159,8 @@ class DriftRepair:
             # What nobody saw meanwhile is looked for once the new watch listens.
             ready = asyncio.Event()
             catch_up = asyncio.ensure_future(self._catch_up([ready]))
+            # Pruned here: a watch failing every 30 s for months must not grow the list.
+            self._tasks = [task for task in self._tasks if not task.done()]
             self._tasks.append(catch_up)
 
     async def _catch_up(self, listening: list[asyncio.Event]) -> None:
