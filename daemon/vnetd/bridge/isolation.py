@@ -33,9 +33,14 @@ from .stp_rules import PortFact, is_edge
 RTM_NEWLINK = 16
 
 
+def needs_flag(kind: str | None, isolated: bool | int | None) -> bool:
+    """A port of an isolating bridge that vnetd must flag: a guest's, not flagged yet."""
+    return is_edge(kind) and not isolated
+
+
 def unisolated(ports: Iterable[PortFact]) -> list[PortFact]:
     """The guests' ports among ``ports`` that are not flagged yet."""
-    return [port for port in ports if is_edge(port.kind) and not port.isolated]
+    return [port for port in ports if needs_flag(port.kind, port.isolated)]
 
 
 def joined_unisolated(msg: Any, bridges: Container[int]) -> int | None:
@@ -48,8 +53,7 @@ def joined_unisolated(msg: Any, bridges: Container[int]) -> int | None:
     master = msg.get("master")
     if master is None or master not in bridges:
         return None
-    if not is_edge(msg.get(("linkinfo", "kind"))):
-        return None
-    if msg.get(("linkinfo", "slave_data", "IFLA_BRPORT_ISOLATED")):
+    if not needs_flag(msg.get(("linkinfo", "kind")),
+                      msg.get(("linkinfo", "slave_data", "IFLA_BRPORT_ISOLATED"))):
         return None
     return int(msg["index"])

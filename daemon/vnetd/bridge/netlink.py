@@ -84,7 +84,7 @@ from .conflicts import (
     route_metric,
     validate_bridge_name,
 )
-from .isolation import joined_unisolated, unisolated
+from .isolation import joined_unisolated, needs_flag, unisolated
 from .linkdel import delete_link
 from .setaside import clear_set_aside
 from .stp import EdgeStp, forward_delay_cs, is_edge, port_fact, ports_request
@@ -565,8 +565,8 @@ class NetlinkBridge:
             log.warning("cannot list interfaces to isolate guest ports: %s", exc)
             return []
         return [(link.index, link.name, link.master) for link in links
-                if link.master in self._isolating and is_edge(link.kind)
-                and not link.port_isolated]
+                if link.master in self._isolating
+                and needs_flag(link.kind, link.port_isolated)]
 
     async def set_port_isolated(self, port_name: str, isolated: bool = True) -> None:
         """The kernel's per-port ``isolated`` flag (isolated ports forward only to ports
