@@ -7,9 +7,9 @@ import socket
 from typing import Any
 
 import pytest
-from pyroute2.netlink.rtnl import RTM_DELLINK, RTM_NEWLINK
-from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+from pyroute2.netlink.rtnl import RTM_DELLINK
 
+from tests.unit.link_events import link_event
 from tests.unit.test_bridge_survey import NO_V6, V4, bridge, net
 from vnetd.bridge.isolation import joined_unisolated, unisolated
 from vnetd.bridge.stp import port_fact
@@ -19,30 +19,6 @@ from vnetd.bridge.survey import check
 TAP = PortFact(20, "vnet0", "tun", 3, isolated=False)
 VETH = PortFact(22, "vg0", "veth", 3, isolated=False)
 NIC = PortFact(21, "eth1", None, 3, isolated=False)
-
-
-def link_event(kind: str | None, master: int | None, *, isolated: int | None = None,
-               msg_type: int = RTM_NEWLINK, family: int = socket.AF_UNSPEC) -> Any:
-    """A link notification as the kernel sends it, through pyroute2's own decoder."""
-    msg = ifinfmsg()
-    msg["family"] = family
-    msg["index"] = 9
-    attrs: list[Any] = [("IFLA_IFNAME", "port0")]
-    if master is not None:
-        attrs.append(("IFLA_MASTER", master))
-    info: list[Any] = [("IFLA_INFO_SLAVE_KIND", "bridge")]
-    if kind is not None:
-        info.insert(0, ("IFLA_INFO_KIND", kind))
-    if isolated is not None:
-        info.append(("IFLA_INFO_SLAVE_DATA",
-                     {"attrs": [("IFLA_BRPORT_STATE", 3), ("IFLA_BRPORT_ISOLATED", isolated)]}))
-    attrs.append(("IFLA_LINKINFO", {"attrs": info}))
-    msg["attrs"] = attrs
-    msg["header"]["type"] = msg_type
-    msg.encode()
-    decoded = ifinfmsg(msg.data)
-    decoded.decode()
-    return decoded
 
 
 def test_only_guest_ports_not_yet_flagged_are_isolated() -> None:

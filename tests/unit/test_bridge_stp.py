@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 from pyroute2.netlink import NLA_F_NESTED
-from pyroute2.netlink.rtnl import RTM_DELLINK, RTM_NEWLINK
+from pyroute2.netlink.rtnl import RTM_DELLINK
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
+from tests.unit.link_events import link_event
 from vnetd.bridge.stp import (
     forward_delay_cs,
     is_edge,
@@ -53,27 +54,6 @@ def test_forward_delay_is_clamped_only_while_stp_runs(delay: int | None, off: in
     definition = net(Bridge(name="virbr0", delay=delay))
     assert forward_delay_cs(definition, kernel_stp=False) == off
     assert forward_delay_cs(definition, kernel_stp=True) == on
-
-
-def link_event(kind: str | None, master: int | None, *, msg_type: int = RTM_NEWLINK,
-               family: int = socket.AF_UNSPEC) -> Any:
-    """A link notification as the kernel sends it, through pyroute2's own decoder."""
-    msg = ifinfmsg()
-    msg["family"] = family
-    msg["index"] = 9
-    attrs: list[Any] = [("IFLA_IFNAME", "port0")]
-    if master is not None:
-        attrs.append(("IFLA_MASTER", master))
-    info: list[Any] = [("IFLA_INFO_SLAVE_KIND", "bridge")]
-    if kind is not None:
-        info.insert(0, ("IFLA_INFO_KIND", kind))
-    attrs.append(("IFLA_LINKINFO", {"attrs": info}))
-    msg["attrs"] = attrs
-    msg["header"]["type"] = msg_type
-    msg.encode()
-    decoded = ifinfmsg(msg.data)
-    decoded.decode()
-    return decoded
 
 
 def test_non_edge_port_joining_a_pending_bridge_is_noticed() -> None:
