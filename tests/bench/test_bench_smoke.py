@@ -17,7 +17,7 @@ from pathlib import Path
 from tests.bench.protocol import BenchConfig
 from tests.bench.report import rows_for
 from tests.conftest import require_root, require_tools
-from tests.integration.netns import PYTHON, REPO, Leftovers
+from tests.integration.netns import PYTHON, REPO, Leftovers, children
 
 SMOKE_ARGS = ["--only", "vnetd", "--reps", "2", "--many", "2", "--list-sizes", "1,3",
               "--restart-reps", "1", "--rpc-batches", "1"]
@@ -57,18 +57,6 @@ def test_vnetd_side_fills_every_row(tmp_path: Path) -> None:
     assert samples["leftover_dnsmasq"] == [0.0]
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
-
-
 def test_sigterm_ends_the_run_and_removes_what_it_made() -> None:
     """A bench killed halfway (kill, a CI timeout) leaves no namespace, bus or daemon."""
     require_root()
@@ -86,7 +74,7 @@ def test_sigterm_ends_the_run_and_removes_what_it_made() -> None:
         while not made.pids and time.monotonic() < deadline:
             namespaces = made.note_processes()
             time.sleep(0.05)
-        made.pids.update(_children(proc.pid))
+        made.pids.update(children(proc.pid))
         assert namespaces and made.pids, "the run made no namespace or process to clean up"
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=120)

@@ -118,8 +118,13 @@ class Namespace:
         _run(["ip", "netns", "delete", self.name], check=False)
 
 
+def namespace_prefix(pid: int) -> str:
+    """How the names of the namespaces a test process makes begin."""
+    return f"vnt{pid % 100000}-"
+
+
 def create_namespace(role: str) -> Namespace:
-    name = f"vnt{os.getpid() % 100000}-{next(_counter)}-{role}-{secrets.token_hex(2)}"
+    name = f"{namespace_prefix(os.getpid())}{next(_counter)}-{role}-{secrets.token_hex(2)}"
     ns = Namespace(name)
     # Whatever ends this half-way (a failed command, a SIGTERM turned into an interrupt)
     # removes the namespace: nobody else holds it yet.
@@ -244,6 +249,19 @@ def add_macvlan_port(ns: Namespace, bridge: str, name: str = "mv0") -> None:
     ns.run("ip", "link", "set", name, "master", bridge)
 
 
+def children(pid: int) -> dict[int, str]:
+    """The processes ``pid`` started, with their command lines."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes() \
+                    .replace(b"\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
 @dataclass
 class Leftovers:
     """What a test run in a child process (a pytest, a bench) made, as seen from outside:
@@ -255,7 +273,7 @@ class Leftovers:
 
     @classmethod
     def of(cls, pid: int) -> Leftovers:
-        return cls(f"vnt{pid % 100000}-")
+        return cls(namespace_prefix(pid))
 
     def namespaces(self) -> list[str]:
         out = _run(["ip", "netns", "list"]).stdout

@@ -6,11 +6,10 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from tests.integration.busapi import Api, SignalRecorder, network_xml
 from tests.integration.daemon_harness import Daemon
-from tests.integration.netns import UPLINK_PEER_IP, Topology
+from tests.integration.netns import UPLINK_PEER_IP, Topology, children
 
 GOAL = 1.0  # seconds: the issue's target for noticing and repairing
 
@@ -155,19 +154,6 @@ def test_a_failed_bridge_watch_is_started_again(vnetd_daemon: Daemon,
     _address_removal_is_repaired(vnetd_daemon, topology, 62)
 
 
-def _children(pid: int) -> dict[int, str]:
-    """The processes ``pid`` started, with their command lines."""
-    found = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes() \
-                    .replace(b"\0", b" ").decode()
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
-
-
 def test_a_killed_nft_monitor_is_started_again(vnetd_daemon: Daemon,
                                                topology: Topology) -> None:
     """Someone kills the daemon's ``nft monitor``: a new one is started, and a flush of
@@ -179,7 +165,7 @@ def test_a_killed_nft_monitor_is_started_again(vnetd_daemon: Daemon,
     daemon_pid = vnetd_daemon.process.pid
 
     def monitors() -> list[int]:
-        return [pid for pid, cmd in _children(daemon_pid).items() if "monitor" in cmd]
+        return [pid for pid, cmd in children(daemon_pid).items() if "monitor" in cmd]
 
     _until(lambda: bool(monitors()), timeout=5)
     (first,) = monitors()
